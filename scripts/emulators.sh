@@ -1,7 +1,7 @@
 # Local stand-ins for AWS, for tests and local runs. Source this file, then `start_emulators`;
 # `stop_emulators` ends them. Everything listens on 127.0.0.1 only.
 #
-# moto (pinned below) runs in server mode from a virtual environment kept outside the clone. It serves
+# moto (pinned below) runs in server mode (scripts/moto_server.py: one request at a time, see there) from a virtual environment kept outside the clone. It serves
 # DynamoDB, SES v2 and EventBridge. To use DynamoDB Local instead, start it yourself and point
 # AWS_ENDPOINT_URL at it: the code only reads the standard AWS_ENDPOINT_URL variables.
 
@@ -25,7 +25,8 @@ start_emulators() {
   local port
   port=$(free_port)
   BILLING_EMULATOR_LOG=$(mktemp -t moto.XXXXXX.log)
-  "$BILLING_VENV/bin/moto_server" -H 127.0.0.1 -p "$port" >"$BILLING_EMULATOR_LOG" 2>&1 &
+  "$BILLING_VENV/bin/python" "$(dirname "${BASH_SOURCE[0]}")/moto_server.py" 127.0.0.1 "$port" \
+    >"$BILLING_EMULATOR_LOG" 2>&1 &
   MOTO_PID=$!
   export AWS_ENDPOINT_URL="http://127.0.0.1:$port"
   export AWS_REGION="us-east-1" AWS_DEFAULT_REGION="us-east-1"

@@ -1,1 +1,17 @@
-//! placeholder
+//! The billing use cases over ports, with no AWS or Stripe in sight.
+//!
+//! - [`ids`]: identifiers from outside, validated.
+//! - [`events`]: the usage events platform services publish, and their parsing.
+//! - [`store`]: the storage port ([`store::UsageStore`]) in domain terms.
+//! - [`ingest`]: recording usage events exactly once.
+//! - [`clock`]: the injected clock.
+//! - [`memory`]: an in-memory store for tests of the use cases.
+//!
+//! The money rules themselves live in `billing-rules`; this crate decides what to store.
+
+pub mod clock;
+pub mod events;
+pub mod ids;
+pub mod ingest;
+pub mod memory;
+pub mod store;

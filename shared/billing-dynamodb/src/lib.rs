@@ -1,1 +1,503 @@
-//! placeholder
+//! The DynamoDB adapter of the storage port: one table, keys documented in `docs/data-model.md`.
+//!
+//! | item            | PK                 | SK                                       | GSI1 (open sessions)          |
+//! | --------------- | ------------------ | ---------------------------------------- | ----------------------------- |
+//! | account         | `ACCOUNT#<a>`      | `ACCOUNT`                                |                               |
+//! | session         | `ACCOUNT#<a>`      | `SESSION#<s>`                            | `OPEN#<a>` / `<start>#<s>`    |
+//! | usage line      | `ACCOUNT#<a>`      | `USAGE#<invoice month>#<usage month>#<service>` |                        |
+//! | price           | `PRICES`           | `PRICE#<service>#<effective from>`       |                               |
+//! | event marker    | `EVENT#<id>`       | `EVENT` (with `ttl`)                     |                               |
+//!
+//! Usage lines hold `hours` and `amount` (exact) and one `dYYYYMMDD` amount per day of usage, all
+//! updated with `ADD`, so concurrent sessions never lose an update.
+
+mod codec;
+
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::error::SdkError;
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::types::{
+    AttributeValue, ConditionCheck, KeysAndAttributes, Put, TransactWriteItem, Update,
+};
+use aws_sdk_dynamodb::Client;
+use chrono::{DateTime, TimeDelta, Utc};
+use rust_decimal::Decimal;
+
+use billing_app::ids::{AccountId, EventId, SessionId};
+use billing_app::store::{
+    AccountState, CommitOutcome, MonthUsage, SessionRecord, StoreError, UsageCommit, UsageContext,
+    UsageStore,
+};
+use billing_rules::credits::UsageSlice;
+use billing_rules::pricing::PriceList;
+use billing_rules::rating::{LineKey, UsageTotals};
+use billing_rules::{Currency, Month, ServiceId};
+
+use codec::{
+    account_pk, day_attr, ddb_err, keys, n, opt_month, opt_time, parse_day_attr, req_decimal,
+    req_month, req_s, req_u64, s, time_s, Item,
+};
+
+/// How long processed-event markers are kept: longer than the oldest event accepted (35 days).
+const MARKER_TTL: TimeDelta = TimeDelta::days(60);
+const ACCOUNT_SK: &str = "ACCOUNT";
+const MARKER_SK: &str = "EVENT";
+const PRICES_PK: &str = "PRICES";
+const OPEN_INDEX: &str = "GSI1";
+
+/// The DynamoDB store.
+#[derive(Debug, Clone)]
+pub struct DynamoDbStore {
+    client: Client,
+    table: String,
+    currency: Currency,
+}
+
+impl DynamoDbStore {
+    /// A store over a table, pricing in a currency.
+    pub fn new(client: Client, table: impl Into<String>, currency: Currency) -> Self {
+        Self {
+            client,
+            table: table.into(),
+            currency,
+        }
+    }
+
+    fn session_item(&self, account: &AccountId, rec: &SessionRecord) -> Item {
+        let mut item = keys(&account_pk(account), &format!("SESSION#{}", rec.session));
+        item.insert("resource".into(), s(rec.resource.as_str()));
+        item.insert("version".into(), n(rec.version));
+        if let Some(service) = &rec.service {
+            item.insert("service".into(), s(service.as_str()));
+        }
+        if let Some(price) = rec.hourly_price {
+            item.insert("hourly_price".into(), n(price));
+        }
+        if let Some(t) = rec.started_at {
+            item.insert("started_at".into(), s(time_s(t)));
+        }
+        if let Some(t) = rec.stopped_at {
+            item.insert("stopped_at".into(), s(time_s(t)));
+        }
+        if let Some(m) = rec.billed_through {
+            item.insert("billed_through".into(), s(m.to_string()));
+        }
+        if let (true, Some(start)) = (rec.is_open(), rec.started_at) {
+            item.insert("GSI1PK".into(), s(format!("OPEN#{account}")));
+            item.insert(
+                "GSI1SK".into(),
+                s(format!("{}#{}", time_s(start), rec.session)),
+            );
+        }
+        item
+    }
+
+    async fn query_all(
+        &self,
+        index: Option<&str>,
+        key_condition: &str,
+        values: HashMap<String, AttributeValue>,
+        consistent: bool,
+    ) -> Result<Vec<Item>, StoreError> {
+        let mut items = Vec::new();
+        let mut start: Option<Item> = None;
+        loop {
+            let out = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .set_index_name(index.map(str::to_owned))
+                .key_condition_expression(key_condition)
+                .set_expression_attribute_values(Some(values.clone()))
+                .set_consistent_read(index.is_none().then_some(consistent))
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(ddb_err)?;
+            items.extend(out.items.unwrap_or_default());
+            match out.last_evaluated_key {
+                Some(k) if !k.is_empty() => start = Some(k),
+                _ => return Ok(items),
+            }
+        }
+    }
+}
+
+fn marker_pk(event: &EventId) -> String {
+    format!("EVENT#{event}")
+}
+
+fn parse_session(item: &Item) -> Result<SessionRecord, StoreError> {
+    let sk = req_s(item, "SK")?;
+    let session = sk.strip_prefix("SESSION#").unwrap_or(sk);
+    let corrupt = |problem: String| StoreError::Corrupt {
+        key: sk.to_owned(),
+        problem,
+    };
+    Ok(SessionRecord {
+        session: SessionId::parse(session).map_err(|e| corrupt(e.to_string()))?,
+        resource: billing_app::ids::ResourceId::parse(req_s(item, "resource")?)
+            .map_err(|e| corrupt(e.to_string()))?,
+        service: item
+            .get("service")
+            .and_then(|v| v.as_s().ok())
+            .map(|v| ServiceId::parse(v).map_err(|e| corrupt(e.to_string())))
+            .transpose()?,
+        hourly_price: item
+            .get("hourly_price")
+            .map(|_| req_decimal(item, "hourly_price"))
+            .transpose()?,
+        started_at: opt_time(item, "started_at")?,
+        stopped_at: opt_time(item, "stopped_at")?,
+        billed_through: opt_month(item, "billed_through")?,
+        version: req_u64(item, "version")?,
+    })
+}
+
+fn parse_account(item: Option<&Item>) -> Result<AccountState, StoreError> {
+    let Some(item) = item else {
+        return Ok(AccountState::default());
+    };
+    Ok(AccountState {
+        deleted_at: opt_time(item, "deleted_at")?,
+        closed_through: opt_month(item, "closed_through")?,
+    })
+}
+
+/// Reads why a transaction was cancelled: the marker (first action) failing means the event was
+/// processed before; any other condition or a conflicting transaction means "read again".
+fn cancelled(err: SdkError<TransactWriteItemsError>) -> Result<CommitOutcome, StoreError> {
+    if let SdkError::ServiceError(service) = &err {
+        match service.err() {
+            TransactWriteItemsError::TransactionCanceledException(ex) => {
+                let codes: Vec<&str> = ex
+                    .cancellation_reasons()
+                    .iter()
+                    .map(|r| r.code().unwrap_or("None"))
+                    .collect();
+                if codes.first() == Some(&"ConditionalCheckFailed") {
+                    return Ok(CommitOutcome::AlreadyProcessed);
+                }
+                if codes
+                    .iter()
+                    .any(|c| *c == "ConditionalCheckFailed" || *c == "TransactionConflict")
+                {
+                    return Ok(CommitOutcome::Conflict);
+                }
+            }
+            TransactWriteItemsError::TransactionInProgressException(_) => {
+                return Ok(CommitOutcome::Conflict)
+            }
+            _ => {}
+        }
+    }
+    Err(ddb_err(err))
+}
+
+impl UsageStore for DynamoDbStore {
+    async fn save_account(
+        &self,
+        account: &AccountId,
+        state: &AccountState,
+    ) -> Result<(), StoreError> {
+        let mut item = keys(&account_pk(account), ACCOUNT_SK);
+        if let Some(t) = state.deleted_at {
+            item.insert("deleted_at".into(), s(time_s(t)));
+        }
+        if let Some(m) = state.closed_through {
+            item.insert("closed_through".into(), s(m.to_string()));
+        }
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .send()
+            .await
+            .map_err(ddb_err)?;
+        Ok(())
+    }
+
+    async fn usage_context(
+        &self,
+        event: &EventId,
+        account: &AccountId,
+        session: &SessionId,
+    ) -> Result<UsageContext, StoreError> {
+        let pk = account_pk(account);
+        let session_sk = format!("SESSION#{session}");
+        let marker_pk = marker_pk(event);
+        let mut wanted = KeysAndAttributes::builder()
+            .keys(keys(&pk, ACCOUNT_SK))
+            .keys(keys(&pk, &session_sk))
+            .keys(keys(&marker_pk, MARKER_SK))
+            .consistent_read(true)
+            .build()
+            .map_err(ddb_err)?;
+        let mut found: Vec<Item> = Vec::new();
+        loop {
+            let out = self
+                .client
+                .batch_get_item()
+                .request_items(&self.table, wanted)
+                .send()
+                .await
+                .map_err(ddb_err)?;
+            if let Some(mut responses) = out.responses {
+                found.extend(responses.remove(&self.table).unwrap_or_default());
+            }
+            match out.unprocessed_keys.and_then(|mut u| u.remove(&self.table)) {
+                Some(rest) if !rest.keys.is_empty() => wanted = rest,
+                _ => break,
+            }
+        }
+        let has_key = |i: &&Item, pk: &str, sk: &str| {
+            i.get("PK").and_then(|v| v.as_s().ok()).map(String::as_str) == Some(pk)
+                && i.get("SK").and_then(|v| v.as_s().ok()).map(String::as_str) == Some(sk)
+        };
+        let account_item = found.iter().find(|i| has_key(i, &pk, ACCOUNT_SK));
+        let session_item = found.iter().find(|i| has_key(i, &pk, &session_sk));
+        Ok(UsageContext {
+            account: parse_account(account_item)?,
+            session: session_item.map(parse_session).transpose()?,
+            already_processed: found.iter().any(|i| has_key(&i, &marker_pk, MARKER_SK)),
+        })
+    }
+
+    async fn commit_usage(&self, commit: &UsageCommit) -> Result<CommitOutcome, StoreError> {
+        let pk = account_pk(&commit.account);
+        let mut actions = Vec::with_capacity(3 + commit.usage.len());
+
+        let mut marker = keys(&marker_pk(&commit.event_id), MARKER_SK);
+        marker.insert("ttl".into(), n((Utc::now() + MARKER_TTL).timestamp()));
+        marker.insert("account".into(), s(commit.account.as_str()));
+        actions.push(
+            TransactWriteItem::builder()
+                .put(
+                    Put::builder()
+                        .table_name(&self.table)
+                        .set_item(Some(marker))
+                        .condition_expression("attribute_not_exists(PK)")
+                        .build()
+                        .map_err(ddb_err)?,
+                )
+                .build(),
+        );
+
+        let mut conditions = Vec::new();
+        let mut values = HashMap::new();
+        match commit.account_seen.deleted_at {
+            Some(t) => {
+                conditions.push("deleted_at = :deleted_at");
+                values.insert(":deleted_at".to_owned(), s(time_s(t)));
+            }
+            None => conditions.push("attribute_not_exists(deleted_at)"),
+        }
+        match commit.account_seen.closed_through {
+            Some(m) => {
+                conditions.push("closed_through = :closed_through");
+                values.insert(":closed_through".to_owned(), s(m.to_string()));
+            }
+            None => conditions.push("attribute_not_exists(closed_through)"),
+        }
+        actions.push(
+            TransactWriteItem::builder()
+                .condition_check(
+                    ConditionCheck::builder()
+                        .table_name(&self.table)
+                        .set_key(Some(keys(&pk, ACCOUNT_SK)))
+                        .condition_expression(conditions.join(" AND "))
+                        .set_expression_attribute_values((!values.is_empty()).then_some(values))
+                        .build()
+                        .map_err(ddb_err)?,
+                )
+                .build(),
+        );
+
+        let session_put = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(self.session_item(&commit.account, &commit.session)));
+        let session_put = match commit.session_version_seen {
+            Some(v) => session_put
+                .condition_expression("version = :seen")
+                .expression_attribute_values(":seen", n(v)),
+            None => session_put.condition_expression("attribute_not_exists(PK)"),
+        };
+        actions.push(
+            TransactWriteItem::builder()
+                .put(session_put.build().map_err(ddb_err)?)
+                .build(),
+        );
+
+        for inc in &commit.usage {
+            let sk = format!(
+                "USAGE#{}#{}#{}",
+                inc.invoice_month, inc.line.usage_month, inc.line.service
+            );
+            let mut adds = vec!["hours :hours".to_owned(), "amount :amount".to_owned()];
+            let mut names = HashMap::new();
+            let mut values = HashMap::from([
+                (":hours".to_owned(), n(inc.totals.hours)),
+                (":amount".to_owned(), n(inc.totals.amount)),
+                (":service".to_owned(), s(inc.line.service.as_str())),
+                (
+                    ":usage_month".to_owned(),
+                    s(inc.line.usage_month.to_string()),
+                ),
+            ]);
+            for (i, (day, amount)) in inc.days.iter().enumerate() {
+                adds.push(format!("#d{i} :d{i}"));
+                names.insert(format!("#d{i}"), day_attr(*day));
+                values.insert(format!(":d{i}"), n(*amount));
+            }
+            let update = Update::builder()
+                .table_name(&self.table)
+                .set_key(Some(keys(&pk, &sk)))
+                .update_expression(format!(
+                    "ADD {} SET service = :service, usage_month = :usage_month",
+                    adds.join(", ")
+                ))
+                .set_expression_attribute_names((!names.is_empty()).then_some(names))
+                .set_expression_attribute_values(Some(values))
+                .build()
+                .map_err(ddb_err)?;
+            actions.push(TransactWriteItem::builder().update(update).build());
+        }
+
+        match self
+            .client
+            .transact_write_items()
+            .set_transact_items(Some(actions))
+            .send()
+            .await
+        {
+            Ok(_) => Ok(CommitOutcome::Applied),
+            Err(e) => cancelled(e),
+        }
+    }
+
+    async fn price_list(&self) -> Result<PriceList, StoreError> {
+        let items = self
+            .query_all(
+                None,
+                "PK = :pk",
+                HashMap::from([(":pk".to_owned(), s(PRICES_PK))]),
+                false,
+            )
+            .await?;
+        let mut list = PriceList::new(self.currency);
+        for item in &items {
+            let key = req_s(item, "SK")?;
+            let corrupt = |problem: String| StoreError::Corrupt {
+                key: key.to_owned(),
+                problem,
+            };
+            let service =
+                ServiceId::parse(req_s(item, "service")?).map_err(|e| corrupt(e.to_string()))?;
+            let from = opt_time(item, "effective_from")?
+                .ok_or_else(|| corrupt("no effective_from".into()))?;
+            list.set(service, from, req_decimal(item, "hourly")?)
+                .map_err(|e| corrupt(e.to_string()))?;
+        }
+        Ok(list)
+    }
+
+    async fn put_price(
+        &self,
+        service: &ServiceId,
+        effective_from: DateTime<Utc>,
+        hourly: Decimal,
+    ) -> Result<(), StoreError> {
+        let mut item = keys(
+            PRICES_PK,
+            &format!("PRICE#{service}#{}", time_s(effective_from)),
+        );
+        item.insert("service".into(), s(service.as_str()));
+        item.insert("effective_from".into(), s(time_s(effective_from)));
+        item.insert("hourly".into(), n(hourly));
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .send()
+            .await
+            .map_err(ddb_err)?;
+        Ok(())
+    }
+
+    async fn month_usage(
+        &self,
+        account: &AccountId,
+        invoice_month: Month,
+    ) -> Result<MonthUsage, StoreError> {
+        let items = self
+            .query_all(
+                None,
+                "PK = :pk AND begins_with(SK, :prefix)",
+                HashMap::from([
+                    (":pk".to_owned(), s(account_pk(account))),
+                    (":prefix".to_owned(), s(format!("USAGE#{invoice_month}#"))),
+                ]),
+                true,
+            )
+            .await?;
+        let mut usage = MonthUsage::default();
+        for item in &items {
+            let service =
+                ServiceId::parse(req_s(item, "service")?).map_err(|e| StoreError::Corrupt {
+                    key: req_s(item, "SK").unwrap_or_default().to_owned(),
+                    problem: e.to_string(),
+                })?;
+            usage.lines.push((
+                LineKey {
+                    usage_month: req_month(item, "usage_month")?,
+                    service,
+                },
+                UsageTotals {
+                    hours: req_u64(item, "hours")?,
+                    amount: req_decimal(item, "amount")?,
+                },
+            ));
+            for (name, _) in item.iter() {
+                if let Some(day) = parse_day_attr(name) {
+                    usage
+                        .days
+                        .push(UsageSlice::day(day, req_decimal(item, name)?));
+                }
+            }
+        }
+        Ok(usage)
+    }
+
+    async fn open_sessions(&self, account: &AccountId) -> Result<Vec<SessionRecord>, StoreError> {
+        let items = self
+            .query_all(
+                Some(OPEN_INDEX),
+                "GSI1PK = :open",
+                HashMap::from([(":open".to_owned(), s(format!("OPEN#{account}")))]),
+                false,
+            )
+            .await?;
+        items.iter().map(parse_session).collect()
+    }
+
+    async fn session(
+        &self,
+        account: &AccountId,
+        session: &SessionId,
+    ) -> Result<Option<SessionRecord>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(keys(
+                &account_pk(account),
+                &format!("SESSION#{session}"),
+            )))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(ddb_err)?;
+        out.item.as_ref().map(parse_session).transpose()
+    }
+}

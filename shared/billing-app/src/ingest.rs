@@ -1,0 +1,290 @@
+//! Recording usage events exactly once (SPEC §2).
+//!
+//! Each event is read, planned against the current state, and committed in one transaction with its
+//! processed marker. A second delivery finds the marker and changes nothing; a concurrent change to the
+//! same session or account makes the commit fail, and the event is planned again on fresh state.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, NaiveDate, TimeDelta, Utc};
+use rust_decimal::Decimal;
+
+use billing_rules::pricing::PriceList;
+use billing_rules::rating::{LineKey, UsageTotals};
+use billing_rules::usage::{hours_by_day, SessionLimits, SessionSpan, UsageError};
+use billing_rules::{Month, ServiceId};
+
+use crate::clock::Clock;
+use crate::events::{UsageChange, UsageEvent};
+use crate::store::{
+    AccountState, CommitOutcome, SessionRecord, StoreError, UsageCommit, UsageContext,
+    UsageIncrement, UsageStore,
+};
+
+/// What events are accepted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IngestPolicy {
+    /// Events stamped earlier than `now - max_lateness` are refused (35 days: every month stays open
+    /// to late usage until its invoice is computed, and a month-old straggler still reaches billing).
+    pub max_lateness: TimeDelta,
+    /// Events stamped later than `now + max_lead` are refused (5 minutes of clock skew).
+    pub max_lead: TimeDelta,
+    /// Limits on sessions.
+    pub limits: SessionLimits,
+    /// Attempts under contention before giving up (the event is then retried by Lambda).
+    pub max_attempts: u32,
+}
+
+impl Default for IngestPolicy {
+    fn default() -> Self {
+        Self {
+            max_lateness: TimeDelta::days(35),
+            max_lead: TimeDelta::minutes(5),
+            limits: SessionLimits::default(),
+            max_attempts: 20,
+        }
+    }
+}
+
+/// Why an event is refused. A refused event stores nothing and is not retried.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Refusal {
+    /// The account was deleted before the usage.
+    #[error("the account was deleted at {deleted_at}; usage stamped {stamped} is refused")]
+    AccountDeleted {
+        /// Deletion time.
+        deleted_at: DateTime<Utc>,
+        /// The event's stamp.
+        stamped: DateTime<Utc>,
+    },
+    /// Stamped too far in the past.
+    #[error("stamped {stamped}, older than the accepted window (earliest {earliest})")]
+    TooOld {
+        /// The event's stamp.
+        stamped: DateTime<Utc>,
+        /// The earliest accepted.
+        earliest: DateTime<Utc>,
+    },
+    /// Stamped in the future.
+    #[error("stamped {stamped}, in the future (latest accepted {latest})")]
+    InFuture {
+        /// The event's stamp.
+        stamped: DateTime<Utc>,
+        /// The latest accepted.
+        latest: DateTime<Utc>,
+    },
+    /// A billing rule refuses the session (unknown service, stop before start, too long).
+    #[error(transparent)]
+    Usage(#[from] UsageError),
+}
+
+/// What recording did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Recorded {
+    /// The event's effect was stored.
+    Applied,
+    /// The same event id was processed before; nothing changed.
+    Duplicate,
+    /// The event repeats what is known (a second start or stop of a session); nothing changed.
+    Unchanged(&'static str),
+}
+
+/// Recording failed.
+#[derive(Debug, thiserror::Error)]
+pub enum IngestError {
+    /// The event breaks a rule: not retried.
+    #[error("usage refused: {0}")]
+    Refused(#[from] Refusal),
+    /// The store failed: retry.
+    #[error("usage could not be stored")]
+    Store(#[from] StoreError),
+    /// Every attempt met a concurrent change: retry later.
+    #[error("usage could not be stored after {0} attempts under contention")]
+    Contended(u32),
+}
+
+enum Plan {
+    Commit(Box<UsageCommit>),
+    Unchanged(&'static str),
+}
+
+/// Records usage events into a store.
+#[derive(Debug)]
+pub struct UsageRecorder<S, C> {
+    store: S,
+    clock: C,
+    policy: IngestPolicy,
+}
+
+impl<S: UsageStore, C: Clock> UsageRecorder<S, C> {
+    /// A recorder.
+    pub fn new(store: S, clock: C, policy: IngestPolicy) -> Self {
+        Self {
+            store,
+            clock,
+            policy,
+        }
+    }
+
+    /// The store (for reads by the caller).
+    pub fn store(&self) -> &S {
+        &self.store
+    }
+
+    /// Records one event, exactly once.
+    pub async fn record(&self, event: &UsageEvent) -> Result<Recorded, IngestError> {
+        self.check_window(event)?;
+        for _ in 0..self.policy.max_attempts {
+            let ctx = self
+                .store
+                .usage_context(&event.event_id, &event.account, &event.session)
+                .await?;
+            if ctx.already_processed {
+                return Ok(Recorded::Duplicate);
+            }
+            let prices = self.store.price_list().await?;
+            let commit = match plan(event, ctx, &prices, &self.policy)? {
+                Plan::Unchanged(why) => return Ok(Recorded::Unchanged(why)),
+                Plan::Commit(commit) => commit,
+            };
+            match self.store.commit_usage(&commit).await? {
+                CommitOutcome::Applied => return Ok(Recorded::Applied),
+                CommitOutcome::AlreadyProcessed => return Ok(Recorded::Duplicate),
+                CommitOutcome::Conflict => continue,
+            }
+        }
+        Err(IngestError::Contended(self.policy.max_attempts))
+    }
+
+    fn check_window(&self, event: &UsageEvent) -> Result<(), Refusal> {
+        let now = self.clock.now();
+        let earliest = now - self.policy.max_lateness;
+        let latest = now + self.policy.max_lead;
+        for stamped in event.timestamps() {
+            if stamped < earliest {
+                return Err(Refusal::TooOld { stamped, earliest });
+            }
+            if stamped > latest {
+                return Err(Refusal::InFuture { stamped, latest });
+            }
+        }
+        Ok(())
+    }
+}
+
+fn plan(
+    event: &UsageEvent,
+    ctx: UsageContext,
+    prices: &PriceList,
+    policy: &IngestPolicy,
+) -> Result<Plan, Refusal> {
+    if let Some(deleted_at) = ctx.account.deleted_at {
+        if let Some(stamped) = event.timestamps().into_iter().find(|t| *t > deleted_at) {
+            return Err(Refusal::AccountDeleted {
+                deleted_at,
+                stamped,
+            });
+        }
+    }
+    let version_seen = ctx.session.as_ref().map(|s| s.version);
+    let blank = || SessionRecord {
+        session: event.session.clone(),
+        resource: event.resource.clone(),
+        service: None,
+        hourly_price: None,
+        started_at: None,
+        stopped_at: None,
+        billed_through: None,
+        version: 0,
+    };
+    let mut session = ctx.session.clone().unwrap_or_else(blank);
+    let mut usage = Vec::new();
+    match &event.change {
+        UsageChange::Started { service, at } => {
+            if session.started_at.is_some() {
+                return Ok(Plan::Unchanged("the session had already started"));
+            }
+            let price = prices.price_at(service, *at)?;
+            if let Some(stop) = session.stopped_at {
+                let span = SessionSpan::new(*at, stop, &policy.limits)?;
+                usage = increments(&ctx.account, service, price, span, None);
+            }
+            session.service = Some(service.clone());
+            session.hourly_price = Some(price);
+            session.started_at = Some(*at);
+        }
+        UsageChange::Stopped { at } => {
+            if session.stopped_at.is_some() {
+                return Ok(Plan::Unchanged("the session had already stopped"));
+            }
+            if let (Some(start), Some(service), Some(price)) =
+                (session.started_at, &session.service, session.hourly_price)
+            {
+                let span = SessionSpan::new(start, *at, &policy.limits)?;
+                usage = increments(&ctx.account, service, price, span, session.billed_through);
+            }
+            session.stopped_at = Some(*at);
+        }
+        UsageChange::Recorded {
+            service,
+            started_at,
+            stopped_at,
+        } => {
+            if ctx.session.is_some() {
+                return Ok(Plan::Unchanged("the session was already recorded"));
+            }
+            let span = SessionSpan::new(*started_at, *stopped_at, &policy.limits)?;
+            let price = prices.price_at(service, *started_at)?;
+            usage = increments(&ctx.account, service, price, span, None);
+            session.service = Some(service.clone());
+            session.hourly_price = Some(price);
+            session.started_at = Some(*started_at);
+            session.stopped_at = Some(*stopped_at);
+        }
+    }
+    session.version = version_seen.map_or(1, |v| v + 1);
+    Ok(Plan::Commit(Box::new(UsageCommit {
+        event_id: event.event_id.clone(),
+        account: event.account.clone(),
+        account_seen: ctx.account,
+        session_version_seen: version_seen,
+        session,
+        usage,
+    })))
+}
+
+/// The line increments of a finished session: hours per day of their start, grouped by month,
+/// skipping months already billed while it ran; usage of a closed month goes on the next invoice.
+fn increments(
+    account: &AccountState,
+    service: &ServiceId,
+    price: Decimal,
+    span: SessionSpan,
+    billed_through: Option<Month>,
+) -> Vec<UsageIncrement> {
+    let mut by_month: BTreeMap<Month, (u64, Vec<(NaiveDate, Decimal)>)> = BTreeMap::new();
+    for (day, hours) in hours_by_day(span.started_at(), span.stopped_at()) {
+        let month = Month::of(day.and_time(chrono::NaiveTime::MIN).and_utc());
+        if billed_through.is_some_and(|b| month <= b) {
+            continue;
+        }
+        let entry = by_month.entry(month).or_default();
+        entry.0 += hours;
+        entry.1.push((day, UsageTotals::of(hours, price).amount));
+    }
+    by_month
+        .into_iter()
+        .map(|(usage_month, (hours, days))| UsageIncrement {
+            invoice_month: match account.closed_through {
+                Some(closed) if usage_month <= closed => closed.next(),
+                _ => usage_month,
+            },
+            line: LineKey {
+                usage_month,
+                service: service.clone(),
+            },
+            totals: UsageTotals::of(hours, price),
+            days,
+        })
+        .collect()
+}

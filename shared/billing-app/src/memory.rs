@@ -1,0 +1,173 @@
+//! An in-memory store with the same semantics as the DynamoDB adapter (markers, conditional writes),
+//! for fast tests of the use cases.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Mutex;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use rust_decimal::Decimal;
+
+use billing_rules::credits::UsageSlice;
+use billing_rules::pricing::PriceList;
+use billing_rules::rating::{LineKey, UsageTotals};
+use billing_rules::{Currency, Month, ServiceId};
+
+use crate::ids::{AccountId, EventId, SessionId};
+use crate::store::{
+    AccountState, CommitOutcome, MonthUsage, SessionRecord, StoreError, UsageCommit, UsageContext,
+    UsageStore,
+};
+
+type LineState = (UsageTotals, BTreeMap<NaiveDate, Decimal>);
+
+#[derive(Debug, Default)]
+struct State {
+    accounts: HashMap<AccountId, AccountState>,
+    prices: Vec<(ServiceId, DateTime<Utc>, Decimal)>,
+    sessions: HashMap<(AccountId, SessionId), SessionRecord>,
+    markers: HashSet<EventId>,
+    lines: BTreeMap<(AccountId, Month, LineKey), LineState>,
+}
+
+/// The in-memory store.
+#[derive(Debug)]
+pub struct MemoryStore {
+    currency: Currency,
+    state: Mutex<State>,
+}
+
+impl MemoryStore {
+    /// An empty store pricing in a currency.
+    pub fn new(currency: Currency) -> Self {
+        Self {
+            currency,
+            state: Mutex::new(State::default()),
+        }
+    }
+
+    fn state(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+impl UsageStore for MemoryStore {
+    async fn save_account(
+        &self,
+        account: &AccountId,
+        state: &AccountState,
+    ) -> Result<(), StoreError> {
+        self.state().accounts.insert(account.clone(), state.clone());
+        Ok(())
+    }
+
+    async fn usage_context(
+        &self,
+        event: &EventId,
+        account: &AccountId,
+        session: &SessionId,
+    ) -> Result<UsageContext, StoreError> {
+        let st = self.state();
+        Ok(UsageContext {
+            account: st.accounts.get(account).cloned().unwrap_or_default(),
+            session: st
+                .sessions
+                .get(&(account.clone(), session.clone()))
+                .cloned(),
+            already_processed: st.markers.contains(event),
+        })
+    }
+
+    async fn commit_usage(&self, commit: &UsageCommit) -> Result<CommitOutcome, StoreError> {
+        let mut st = self.state();
+        if st.markers.contains(&commit.event_id) {
+            return Ok(CommitOutcome::AlreadyProcessed);
+        }
+        let account_now = st
+            .accounts
+            .get(&commit.account)
+            .cloned()
+            .unwrap_or_default();
+        let key = (commit.account.clone(), commit.session.session.clone());
+        let version_now = st.sessions.get(&key).map(|s| s.version);
+        if account_now != commit.account_seen || version_now != commit.session_version_seen {
+            return Ok(CommitOutcome::Conflict);
+        }
+        st.markers.insert(commit.event_id.clone());
+        st.sessions.insert(key, commit.session.clone());
+        for inc in &commit.usage {
+            let entry = st
+                .lines
+                .entry((commit.account.clone(), inc.invoice_month, inc.line.clone()))
+                .or_default();
+            entry.0.add(inc.totals);
+            for (day, amount) in &inc.days {
+                *entry.1.entry(*day).or_default() += *amount;
+            }
+        }
+        Ok(CommitOutcome::Applied)
+    }
+
+    async fn price_list(&self) -> Result<PriceList, StoreError> {
+        let mut list = PriceList::new(self.currency);
+        for (service, at, price) in &self.state().prices {
+            list.set(service.clone(), *at, *price)
+                .map_err(|e| StoreError::Corrupt {
+                    key: service.to_string(),
+                    problem: e.to_string(),
+                })?;
+        }
+        Ok(list)
+    }
+
+    async fn put_price(
+        &self,
+        service: &ServiceId,
+        effective_from: DateTime<Utc>,
+        hourly: Decimal,
+    ) -> Result<(), StoreError> {
+        self.state()
+            .prices
+            .push((service.clone(), effective_from, hourly));
+        Ok(())
+    }
+
+    async fn month_usage(
+        &self,
+        account: &AccountId,
+        invoice_month: Month,
+    ) -> Result<MonthUsage, StoreError> {
+        let st = self.state();
+        let mut usage = MonthUsage::default();
+        for ((a, m, line), (totals, days)) in &st.lines {
+            if a == account && *m == invoice_month {
+                usage.lines.push((line.clone(), *totals));
+                usage
+                    .days
+                    .extend(days.iter().map(|(d, amount)| UsageSlice::day(*d, *amount)));
+            }
+        }
+        Ok(usage)
+    }
+
+    async fn open_sessions(&self, account: &AccountId) -> Result<Vec<SessionRecord>, StoreError> {
+        Ok(self
+            .state()
+            .sessions
+            .iter()
+            .filter(|((a, _), s)| a == account && s.is_open())
+            .map(|(_, s)| s.clone())
+            .collect())
+    }
+
+    async fn session(
+        &self,
+        account: &AccountId,
+        session: &SessionId,
+    ) -> Result<Option<SessionRecord>, StoreError> {
+        Ok(self
+            .state()
+            .sessions
+            .get(&(account.clone(), session.clone()))
+            .cloned())
+    }
+}

@@ -1,0 +1,193 @@
+//! The storage port: what the use cases need to read and write, in domain terms. Only adapters know
+//! tables, keys and attribute values.
+
+use std::future::Future;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use rust_decimal::Decimal;
+
+use billing_rules::credits::UsageSlice;
+use billing_rules::pricing::PriceList;
+use billing_rules::rating::{LineKey, PricedSession, UsageTotals};
+use billing_rules::{Month, ServiceId};
+
+use crate::ids::{AccountId, EventId, ResourceId, SessionId};
+
+/// The storage failed or returned something unreadable; the operation can be retried.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The store could not be reached or refused the request.
+    #[error("the store is unavailable")]
+    Unavailable(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// A stored item does not have the shape the code expects.
+    #[error("stored item {key} is unreadable: {problem}")]
+    Corrupt {
+        /// The item's key.
+        key: String,
+        /// What is wrong with it.
+        problem: String,
+    },
+}
+
+/// What billing needs to know of an account when recording usage.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AccountState {
+    /// When it was deleted; usage stamped later is refused.
+    pub deleted_at: Option<DateTime<Utc>>,
+    /// The last month whose invoice was computed; later usage of it becomes an adjustment line.
+    pub closed_through: Option<Month>,
+}
+
+/// A stored usage session.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionRecord {
+    /// Its id.
+    pub session: SessionId,
+    /// The resource it ran on.
+    pub resource: ResourceId,
+    /// The service, once the start is known.
+    pub service: Option<ServiceId>,
+    /// The hourly price fixed at the start.
+    pub hourly_price: Option<Decimal>,
+    /// Start, once known.
+    pub started_at: Option<DateTime<Utc>>,
+    /// Stop, once known (a stop may arrive before its start).
+    pub stopped_at: Option<DateTime<Utc>>,
+    /// Months up to this one were billed while the session was still open.
+    pub billed_through: Option<Month>,
+    /// Optimistic-concurrency version, incremented on every write.
+    pub version: u64,
+}
+
+impl SessionRecord {
+    /// Started and not yet stopped.
+    pub fn is_open(&self) -> bool {
+        self.started_at.is_some() && self.stopped_at.is_none()
+    }
+
+    /// The session as the rules see it, once its start (and price) is known.
+    pub fn priced(&self) -> Option<PricedSession> {
+        Some(PricedSession {
+            service: self.service.clone()?,
+            hourly_price: self.hourly_price?,
+            started_at: self.started_at?,
+            stopped_at: self.stopped_at,
+        })
+    }
+}
+
+/// What recording one usage event reads.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct UsageContext {
+    /// The account.
+    pub account: AccountState,
+    /// The session, if any event of it was recorded before.
+    pub session: Option<SessionRecord>,
+    /// The event was processed before (its marker exists).
+    pub already_processed: bool,
+}
+
+/// Hours and amounts added to one line of an invoice month, with the amount per day of usage.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UsageIncrement {
+    /// The invoice the line goes on.
+    pub invoice_month: Month,
+    /// The line: service and the month the hours started in.
+    pub line: LineKey,
+    /// Hours and exact amount.
+    pub totals: UsageTotals,
+    /// Exact amount per UTC day in which the hours started (for credits' validity).
+    pub days: Vec<(NaiveDate, Decimal)>,
+}
+
+/// One event's effect, written atomically with the event's processed marker.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UsageCommit {
+    /// The event; its marker makes a second delivery change nothing.
+    pub event_id: EventId,
+    /// The account.
+    pub account: AccountId,
+    /// The account as read: the write fails if it changed since (deleted, or a month closed).
+    pub account_seen: AccountState,
+    /// The session version read (`None`: it did not exist); the write fails if it changed since.
+    pub session_version_seen: Option<u64>,
+    /// The session's new state (its version is one more than the one seen).
+    pub session: SessionRecord,
+    /// Lines to add to.
+    pub usage: Vec<UsageIncrement>,
+}
+
+/// How a commit ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CommitOutcome {
+    /// Written.
+    Applied,
+    /// The event had been processed already; nothing was written.
+    AlreadyProcessed,
+    /// The account or session changed since it was read; read again and retry.
+    Conflict,
+}
+
+/// A month's recorded usage of an account: its lines and the amount per day.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MonthUsage {
+    /// Per line (service and usage month): hours and exact amount.
+    pub lines: Vec<(LineKey, UsageTotals)>,
+    /// Exact amount per day of usage (for credits).
+    pub days: Vec<UsageSlice>,
+}
+
+/// Storage of accounts, prices, sessions and usage aggregates.
+pub trait UsageStore: Send + Sync {
+    /// Saves what billing knows of an account.
+    fn save_account(
+        &self,
+        account: &AccountId,
+        state: &AccountState,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Reads the account and the session an event is about, and whether it was processed before.
+    fn usage_context(
+        &self,
+        event: &EventId,
+        account: &AccountId,
+        session: &SessionId,
+    ) -> impl Future<Output = Result<UsageContext, StoreError>> + Send;
+
+    /// Writes an event's effect and its marker in one transaction.
+    fn commit_usage(
+        &self,
+        commit: &UsageCommit,
+    ) -> impl Future<Output = Result<CommitOutcome, StoreError>> + Send;
+
+    /// The price list.
+    fn price_list(&self) -> impl Future<Output = Result<PriceList, StoreError>> + Send;
+
+    /// Sets an hourly price from an instant on.
+    fn put_price(
+        &self,
+        service: &ServiceId,
+        effective_from: DateTime<Utc>,
+        hourly: Decimal,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// The recorded usage on an account's invoice for a month (closed sessions and adjustments).
+    fn month_usage(
+        &self,
+        account: &AccountId,
+        invoice_month: Month,
+    ) -> impl Future<Output = Result<MonthUsage, StoreError>> + Send;
+
+    /// The account's sessions that are still running.
+    fn open_sessions(
+        &self,
+        account: &AccountId,
+    ) -> impl Future<Output = Result<Vec<SessionRecord>, StoreError>> + Send;
+
+    /// One session.
+    fn session(
+        &self,
+        account: &AccountId,
+        session: &SessionId,
+    ) -> impl Future<Output = Result<Option<SessionRecord>, StoreError>> + Send;
+}
