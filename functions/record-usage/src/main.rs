@@ -1,1 +1,26 @@
-fn main() {}
+//! `record-usage`: records the platform's usage events (an EventBridge rule) into DynamoDB, exactly once.
+
+mod config;
+mod handler;
+
+use billing_app::clock::SystemClock;
+use billing_app::ingest::UsageRecorder;
+use billing_dynamodb::DynamoDbStore;
+use lambda_runtime::{run, service_fn, tracing, Error, LambdaEvent};
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    tracing::init_default_subscriber();
+    let config = config::Config::from_lookup(|k| std::env::var(k).ok()).expect("configuration");
+    let aws = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    let store = DynamoDbStore::new(
+        aws_sdk_dynamodb::Client::new(&aws),
+        config.table,
+        config.currency,
+    );
+    let recorder = UsageRecorder::new(store, SystemClock, config.policy);
+    run(service_fn(|event: LambdaEvent<_>| {
+        handler::handle(&recorder, event.payload)
+    }))
+    .await
+}

@@ -5,6 +5,7 @@
 //! same session or account makes the commit fail, and the event is planned again on fresh state.
 
 use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, NaiveDate, TimeDelta, Utc};
 use rust_decimal::Decimal;
@@ -33,7 +34,14 @@ pub struct IngestPolicy {
     pub limits: SessionLimits,
     /// Attempts under contention before giving up (the event is then retried by Lambda).
     pub max_attempts: u32,
+    /// How long a price list read is reused. Prices are set at least [`PRICE_NOTICE`] ahead, longer
+    /// than this, so a cached list always holds every price in force at the instants it is asked for.
+    pub price_cache: TimeDelta,
 }
+
+/// How far ahead a price must be set (`billing-admin` refuses less): never retroactive, and never
+/// sooner than every cached price list has been refreshed.
+pub const PRICE_NOTICE: TimeDelta = TimeDelta::minutes(5);
 
 impl Default for IngestPolicy {
     fn default() -> Self {
@@ -42,6 +50,7 @@ impl Default for IngestPolicy {
             max_lead: TimeDelta::minutes(5),
             limits: SessionLimits::default(),
             max_attempts: 20,
+            price_cache: TimeDelta::seconds(60),
         }
     }
 }
@@ -78,8 +87,9 @@ pub enum Refusal {
     Usage(#[from] UsageError),
 }
 
-/// What recording did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// What recording did (also the `record-usage` function's response).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(tag = "outcome", content = "reason", rename_all = "snake_case")]
 pub enum Recorded {
     /// The event's effect was stored.
     Applied,
@@ -114,6 +124,7 @@ pub struct UsageRecorder<S, C> {
     store: S,
     clock: C,
     policy: IngestPolicy,
+    prices: Mutex<Option<(DateTime<Utc>, Arc<PriceList>)>>,
 }
 
 impl<S: UsageStore, C: Clock> UsageRecorder<S, C> {
@@ -123,7 +134,26 @@ impl<S: UsageStore, C: Clock> UsageRecorder<S, C> {
             store,
             clock,
             policy,
+            prices: Mutex::new(None),
         }
+    }
+
+    /// The price list, read at most once per `price_cache` period.
+    async fn price_list(&self) -> Result<Arc<PriceList>, StoreError> {
+        let now = self.clock.now();
+        let cached = self
+            .prices
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        if let Some((read_at, list)) = cached {
+            if now - read_at < self.policy.price_cache {
+                return Ok(list);
+            }
+        }
+        let list = Arc::new(self.store.price_list().await?);
+        *self.prices.lock().unwrap_or_else(|e| e.into_inner()) = Some((now, Arc::clone(&list)));
+        Ok(list)
     }
 
     /// The store (for reads by the caller).
@@ -142,7 +172,7 @@ impl<S: UsageStore, C: Clock> UsageRecorder<S, C> {
             if ctx.already_processed {
                 return Ok(Recorded::Duplicate);
             }
-            let prices = self.store.price_list().await?;
+            let prices = self.price_list().await?;
             let commit = match plan(event, ctx, &prices, &self.policy)? {
                 Plan::Unchanged(why) => return Ok(Recorded::Unchanged(why)),
                 Plan::Commit(commit) => commit,

@@ -1,0 +1,102 @@
+//! The function's configuration, read once from the environment in `main`.
+
+use billing_app::ingest::IngestPolicy;
+use billing_rules::usage::SessionLimits;
+use billing_rules::Currency;
+use chrono::TimeDelta;
+
+/// A setting that is missing or unreadable.
+#[derive(Debug, thiserror::Error)]
+#[error("configuration: {name} {problem}")]
+pub struct ConfigError {
+    name: &'static str,
+    problem: String,
+}
+
+/// Settings of `record-usage`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    /// `TABLE_NAME`: the billing table.
+    pub table: String,
+    /// `CURRENCY`: the price list's currency (default USD).
+    pub currency: Currency,
+    /// `MAX_SESSION_HOURS` (default 2232, 93 days) and the accepted event window.
+    pub policy: IngestPolicy,
+}
+
+impl Config {
+    /// Reads the settings through a lookup (the process environment in `main`).
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let table = get("TABLE_NAME").ok_or(ConfigError {
+            name: "TABLE_NAME",
+            problem: "is not set".into(),
+        })?;
+        let currency = get("CURRENCY")
+            .unwrap_or_else(|| "USD".into())
+            .parse()
+            .map_err(|e: billing_rules::money::MoneyError| ConfigError {
+                name: "CURRENCY",
+                problem: e.to_string(),
+            })?;
+        let mut policy = IngestPolicy::default();
+        if let Some(hours) = get("MAX_SESSION_HOURS") {
+            let hours: i64 = hours.parse().map_err(|e| ConfigError {
+                name: "MAX_SESSION_HOURS",
+                problem: format!("is not a whole number of hours: {e}"),
+            })?;
+            policy.limits = SessionLimits {
+                max_duration: TimeDelta::hours(hours),
+            };
+        }
+        Ok(Self {
+            table,
+            currency,
+            policy,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn lookup(vars: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let map: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        move |k| map.get(k).cloned()
+    }
+
+    #[test]
+    fn settings_are_read_with_defaults() {
+        let c = Config::from_lookup(lookup(&[("TABLE_NAME", "billing")])).expect("config");
+        assert_eq!(c.table, "billing");
+        assert_eq!(c.currency, Currency::Usd);
+        assert_eq!(c.policy, IngestPolicy::default());
+        let c = Config::from_lookup(lookup(&[
+            ("TABLE_NAME", "t"),
+            ("CURRENCY", "eur"),
+            ("MAX_SESSION_HOURS", "24"),
+        ]))
+        .expect("config");
+        assert_eq!(c.currency, Currency::Eur);
+        assert_eq!(c.policy.limits.max_duration, TimeDelta::hours(24));
+    }
+
+    #[test]
+    fn a_missing_or_bad_setting_is_named() {
+        let e = Config::from_lookup(lookup(&[])).expect_err("no table");
+        assert!(e.to_string().contains("TABLE_NAME"));
+        let e = Config::from_lookup(lookup(&[("TABLE_NAME", "t"), ("CURRENCY", "XXX")]))
+            .expect_err("currency");
+        assert!(e.to_string().contains("CURRENCY"));
+        let e = Config::from_lookup(lookup(&[
+            ("TABLE_NAME", "t"),
+            ("MAX_SESSION_HOURS", "lots"),
+        ]))
+        .expect_err("hours");
+        assert!(e.to_string().contains("MAX_SESSION_HOURS"));
+    }
+}

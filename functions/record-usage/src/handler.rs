@@ -1,0 +1,159 @@
+//! Translation only: an EventBridge event → a usage event → the recorder → an outcome for Lambda.
+//!
+//! - Recorded, duplicate, or a repeat of what is known: `Ok`.
+//! - Refused by a billing rule (deleted account, unknown service, outside the window, ...): logged with
+//!   its reason and `Ok`: retrying cannot change the answer, and nothing was stored.
+//! - Malformed: `Err` (error type `MalformedUsageEvent`), so that after Lambda's retries the event lands
+//!   in the dead-letter queue for the sender to fix.
+//! - The store failed or stayed contended: `Err` (`UsageNotStored`), retried by Lambda.
+
+use aws_lambda_events::eventbridge::EventBridgeEvent;
+use billing_app::clock::Clock;
+use billing_app::events::{MalformedEvent, UsageEvent};
+use billing_app::ingest::{IngestError, Recorded, UsageRecorder};
+use billing_app::store::UsageStore;
+use lambda_runtime::Diagnostic;
+use serde_json::Value;
+use tracing::{info, warn};
+
+/// Why an event was not processed, to be retried and then dead-lettered.
+#[derive(Debug, thiserror::Error)]
+pub enum HandlerError {
+    /// The event does not match its schema.
+    #[error(transparent)]
+    Malformed(#[from] MalformedEvent),
+    /// Storage failed.
+    #[error(transparent)]
+    NotStored(IngestError),
+}
+
+impl From<HandlerError> for Diagnostic {
+    fn from(e: HandlerError) -> Self {
+        let error_type = match e {
+            HandlerError::Malformed(_) => "MalformedUsageEvent",
+            HandlerError::NotStored(_) => "UsageNotStored",
+        };
+        Diagnostic {
+            error_type: error_type.into(),
+            error_message: e.to_string(),
+        }
+    }
+}
+
+/// Handles one usage event.
+pub async fn handle<S: UsageStore, C: Clock>(
+    recorder: &UsageRecorder<S, C>,
+    event: EventBridgeEvent<Value>,
+) -> Result<Recorded, HandlerError> {
+    let usage =
+        UsageEvent::from_eventbridge(&event.detail_type, event.detail).inspect_err(|e| {
+            warn!(detail_type = %event.detail_type, error = %e, "malformed usage event");
+        })?;
+    match recorder.record(&usage).await {
+        Ok(outcome) => {
+            info!(event_id = %usage.event_id, account_id = %usage.account, ?outcome, "usage event processed");
+            Ok(outcome)
+        }
+        Err(IngestError::Refused(reason)) => {
+            warn!(event_id = %usage.event_id, account_id = %usage.account, %reason, "usage event refused");
+            Ok(Recorded::Unchanged("refused"))
+        }
+        Err(e) => {
+            let source = std::error::Error::source(&e).map(ToString::to_string);
+            warn!(event_id = %usage.event_id, account_id = %usage.account, error = %e, ?source, "usage event not stored");
+            Err(HandlerError::NotStored(e))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use billing_app::clock::FixedClock;
+    use billing_app::ids::AccountId;
+    use billing_app::ingest::IngestPolicy;
+    use billing_app::memory::MemoryStore;
+    use billing_rules::{Currency, Month, ServiceId};
+
+    fn fixture(json: &str) -> EventBridgeEvent<Value> {
+        serde_json::from_str(json).expect("fixture parses as an EventBridge event")
+    }
+
+    async fn recorder() -> UsageRecorder<MemoryStore, FixedClock> {
+        let store = MemoryStore::new(Currency::Usd);
+        let from = "2026-01-01T00:00:00Z".parse().expect("t");
+        for (service, price) in [("gpu-h100", "2.50"), ("volume-ssd", "0.02")] {
+            let service = ServiceId::parse(service).expect("service");
+            store
+                .put_price(&service, from, price.parse().expect("price"))
+                .await
+                .expect("price");
+        }
+        let now = "2026-11-20T14:00:00Z".parse().expect("now");
+        UsageRecorder::new(store, FixedClock::at(now), IngestPolicy::default())
+    }
+
+    async fn november_hours(r: &UsageRecorder<MemoryStore, FixedClock>) -> u64 {
+        let month: Month = "2026-11".parse().expect("month");
+        let usage = r
+            .store()
+            .month_usage(&AccountId::parse("acct-demo").expect("id"), month)
+            .await
+            .expect("usage");
+        usage.lines.iter().map(|(_, t)| t.hours).sum()
+    }
+
+    #[tokio::test]
+    async fn the_sample_events_are_recorded_and_a_redelivery_changes_nothing() {
+        let r = recorder().await;
+        let started = fixture(include_str!("../../../events/usage-started.json"));
+        let stopped = fixture(include_str!("../../../events/usage-stopped.json"));
+        let recorded = fixture(include_str!("../../../events/usage-recorded.json"));
+        assert_eq!(
+            handle(&r, started).await.expect("started"),
+            Recorded::Applied
+        );
+        assert_eq!(
+            handle(&r, stopped.clone()).await.expect("stopped"),
+            Recorded::Applied
+        );
+        assert_eq!(
+            handle(&r, recorded).await.expect("recorded"),
+            Recorded::Applied
+        );
+        // 10:00 → 12:02 is 3 h of GPU; 19 Nov 23:30 → 20 Nov 02:45 is 4 h of volume.
+        assert_eq!(november_hours(&r).await, 7);
+        assert_eq!(
+            handle(&r, stopped).await.expect("again"),
+            Recorded::Duplicate
+        );
+        assert_eq!(november_hours(&r).await, 7);
+    }
+
+    #[tokio::test]
+    async fn a_malformed_event_is_an_error_for_the_dead_letter_queue_not_a_panic() {
+        let r = recorder().await;
+        let malformed = fixture(include_str!("../../../events/usage-malformed.json"));
+        let err = handle(&r, malformed).await.expect_err("malformed");
+        let diagnostic = Diagnostic::from(err);
+        assert_eq!(diagnostic.error_type, "MalformedUsageEvent");
+        assert!(diagnostic.error_message.contains("ResourceStarted"));
+        assert_eq!(november_hours(&r).await, 0);
+    }
+
+    #[tokio::test]
+    async fn a_refused_event_is_acknowledged_and_stores_nothing() {
+        let r = recorder().await;
+        let mut unknown = fixture(include_str!("../../../events/usage-started.json"));
+        unknown.detail["service"] = Value::from("tpu-v5");
+        assert_eq!(
+            handle(&r, unknown).await.expect("refused is not retried"),
+            Recorded::Unchanged("refused")
+        );
+        let open = r
+            .store()
+            .open_sessions(&AccountId::parse("acct-demo").expect("id"))
+            .await;
+        assert!(open.expect("open").is_empty());
+    }
+}
