@@ -1,0 +1,345 @@
+//! The commands. Output is a readable table, or JSON with `--json`. Bad input is a clear error and
+//! changes nothing.
+
+use std::io::Write;
+
+use chrono::{DateTime, Utc};
+use clap::{Parser, Subcommand};
+use rust_decimal::Decimal;
+use serde_json::json;
+
+use billing_app::clock::FixedClock;
+use billing_app::events::{UsageEvent, USAGE_RECORDED};
+use billing_app::ids::AccountId;
+use billing_app::ingest::{IngestError, IngestPolicy, UsageRecorder, PRICE_NOTICE};
+use billing_app::store::{StoreError, UsageStore};
+use billing_dynamodb::DynamoDbStore;
+use billing_rules::estimate::{estimate_month, MonthEstimate};
+use billing_rules::rating::RatedLine;
+use billing_rules::{Currency, Month, ServiceId};
+
+/// The operators' tool for the billing system.
+#[derive(Debug, Parser)]
+#[command(name = "billing-admin", version)]
+pub struct Cli {
+    /// Print JSON instead of a table.
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The command groups.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// The billing table (local emulators: deployments get it from SAM).
+    #[command(subcommand)]
+    Table(TableCommand),
+    /// The price list.
+    #[command(subcommand)]
+    Prices(PricesCommand),
+    /// Usage records.
+    #[command(subcommand)]
+    Usage(UsageCommand),
+    /// Accounts.
+    #[command(subcommand)]
+    Account(AccountCommand),
+}
+
+/// Table commands.
+#[derive(Debug, Subcommand)]
+pub enum TableCommand {
+    /// Creates the table exactly as template.yaml's BillingTable.
+    Create,
+}
+
+/// Price commands.
+#[derive(Debug, Subcommand)]
+pub enum PricesCommand {
+    /// Lists every price with its effective time.
+    List,
+    /// Sets the hourly price of a service from an instant on. A service's first price may start at
+    /// any time; a change needs at least 5 minutes' notice, so it never reprices running work.
+    Set {
+        /// The service (SKU), for example gpu-h100.
+        #[arg(long)]
+        service: String,
+        /// Price per hour, in the price list's currency.
+        #[arg(long, allow_negative_numbers = true)]
+        hourly: Decimal,
+        /// When it takes effect (RFC 3339); default: 5 minutes from now.
+        #[arg(long)]
+        effective: Option<DateTime<Utc>>,
+    },
+}
+
+/// Usage commands.
+#[derive(Debug, Subcommand)]
+pub enum UsageCommand {
+    /// Records a finished usage session through the same path as platform events. The event id is
+    /// derived from the arguments, so running the same command twice records it once.
+    Record {
+        /// The account.
+        #[arg(long)]
+        account: String,
+        /// The service.
+        #[arg(long)]
+        service: String,
+        /// Start (RFC 3339).
+        #[arg(long)]
+        start: DateTime<Utc>,
+        /// Stop (RFC 3339).
+        #[arg(long)]
+        stop: DateTime<Utc>,
+        /// The resource it ran on.
+        #[arg(long, default_value = "admin")]
+        resource: String,
+    },
+}
+
+/// Account commands.
+#[derive(Debug, Subcommand)]
+pub enum AccountCommand {
+    /// An account's month: lines by service, month to date, projection, open sessions.
+    Show {
+        /// The account.
+        #[arg(long)]
+        account: String,
+        /// The month (YYYY-MM); default: the current month.
+        #[arg(long)]
+        month: Option<Month>,
+    },
+}
+
+/// What the commands run against.
+#[derive(Debug)]
+pub struct Context {
+    /// The DynamoDB client.
+    pub client: aws_sdk_dynamodb::Client,
+    /// The billing table.
+    pub table: String,
+    /// The price list's currency.
+    pub currency: Currency,
+    /// Now (the wall clock in `main`, fixed in tests).
+    pub now: DateTime<Utc>,
+}
+
+/// A command failed.
+#[derive(Debug, thiserror::Error)]
+pub enum AdminError {
+    /// The operator's input is wrong; nothing changed.
+    #[error("{0}")]
+    Invalid(String),
+    /// The usage was refused by a billing rule; nothing changed.
+    #[error(transparent)]
+    Refused(#[from] billing_app::ingest::Refusal),
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The table could not be created.
+    #[error(transparent)]
+    Table(#[from] crate::table::TableError),
+    /// Writing the output failed.
+    #[error("could not write the output")]
+    Output(#[from] std::io::Error),
+    /// Every attempt met a concurrent change.
+    #[error("{0}")]
+    Contended(IngestError),
+}
+
+impl From<IngestError> for AdminError {
+    fn from(e: IngestError) -> Self {
+        match e {
+            IngestError::Refused(r) => AdminError::Refused(r),
+            IngestError::Store(s) => AdminError::Store(s),
+            other => AdminError::Contended(other),
+        }
+    }
+}
+
+fn invalid(e: impl std::fmt::Display) -> AdminError {
+    AdminError::Invalid(e.to_string())
+}
+
+/// Runs a command, writing its output.
+pub async fn run(cli: Cli, ctx: &Context, out: &mut dyn Write) -> Result<(), AdminError> {
+    let store = DynamoDbStore::new(ctx.client.clone(), ctx.table.clone(), ctx.currency);
+    match cli.command {
+        Command::Table(TableCommand::Create) => {
+            crate::table::create_from_template(&ctx.client, crate::table::TEMPLATE, &ctx.table)
+                .await?;
+            writeln!(out, "created table {}", ctx.table)?;
+        }
+        Command::Prices(PricesCommand::List) => list_prices(&store, cli.json, out).await?,
+        Command::Prices(PricesCommand::Set {
+            service,
+            hourly,
+            effective,
+        }) => set_price(&store, ctx.now, &service, hourly, effective, out).await?,
+        Command::Usage(UsageCommand::Record {
+            account,
+            service,
+            start,
+            stop,
+            resource,
+        }) => {
+            let event_id = format!(
+                "admin-{account}-{service}-{}-{}",
+                start.timestamp_millis(),
+                stop.timestamp_millis()
+            );
+            let detail = json!({"event_id": event_id, "account_id": account, "resource_id": resource,
+                                "service": service, "started_at": start, "stopped_at": stop});
+            let event = UsageEvent::from_eventbridge(USAGE_RECORDED, detail).map_err(invalid)?;
+            let recorder =
+                UsageRecorder::new(store, FixedClock::at(ctx.now), IngestPolicy::default());
+            let outcome = recorder.record(&event).await?;
+            writeln!(out, "{}", serde_json::to_string(&outcome).map_err(invalid)?)?;
+        }
+        Command::Account(AccountCommand::Show { account, month }) => {
+            let account = AccountId::parse(&account).map_err(invalid)?;
+            let month = month.unwrap_or_else(|| Month::of(ctx.now));
+            show_account(&store, ctx, &account, month, cli.json, out).await?;
+        }
+    }
+    Ok(())
+}
+
+async fn list_prices(
+    store: &DynamoDbStore,
+    as_json: bool,
+    out: &mut dyn Write,
+) -> Result<(), AdminError> {
+    let list = store.price_list().await?;
+    if as_json {
+        let rows: Vec<_> = list
+            .entries()
+            .map(|(s, t, p)| json!({"service": s, "effective_from": t, "hourly": p, "currency": list.currency()}))
+            .collect();
+        writeln!(out, "{}", serde_json::Value::from(rows))?;
+        return Ok(());
+    }
+    writeln!(
+        out,
+        "{:<24} {:<26} {:>12}",
+        "service",
+        "effective from",
+        format!("hourly {}", list.currency())
+    )?;
+    for (service, from, price) in list.entries() {
+        writeln!(
+            out,
+            "{:<24} {:<26} {:>12}",
+            service.as_str(),
+            from.to_rfc3339(),
+            price
+        )?;
+    }
+    Ok(())
+}
+
+async fn set_price(
+    store: &DynamoDbStore,
+    now: DateTime<Utc>,
+    service: &str,
+    hourly: Decimal,
+    effective: Option<DateTime<Utc>>,
+    out: &mut dyn Write,
+) -> Result<(), AdminError> {
+    let service = ServiceId::parse(service).map_err(invalid)?;
+    if hourly < Decimal::ZERO {
+        return Err(invalid(format!(
+            "an hourly price cannot be negative (got {hourly})"
+        )));
+    }
+    let earliest = now + PRICE_NOTICE;
+    let effective = effective.unwrap_or(earliest);
+    let priced_before = store
+        .price_list()
+        .await?
+        .entries()
+        .any(|(s, _, _)| *s == service);
+    if priced_before && effective < earliest {
+        return Err(invalid(format!(
+            "a price change for {service} must take effect at {earliest} or later (5 minutes' notice): \
+             running sessions keep the price they started with, and a change never applies retroactively"
+        )));
+    }
+    store.put_price(&service, effective, hourly).await?;
+    writeln!(out, "{service}: {hourly}/h from {}", effective.to_rfc3339())?;
+    Ok(())
+}
+
+async fn show_account(
+    store: &DynamoDbStore,
+    ctx: &Context,
+    account: &AccountId,
+    month: Month,
+    as_json: bool,
+    out: &mut dyn Write,
+) -> Result<(), AdminError> {
+    let recorded = store.month_usage(account, month).await?.lines;
+    let open: Vec<_> = store
+        .open_sessions(account)
+        .await?
+        .iter()
+        .filter_map(|s| s.priced())
+        .collect();
+    let e = estimate_month(ctx.currency, month, &recorded, &open, ctx.now);
+    if as_json {
+        let body = json!({
+            "account": account, "month": month, "currency": ctx.currency, "as_of": ctx.now,
+            "month_to_date": {"lines": e.month_to_date, "total": e.month_to_date_total},
+            "projected": {"lines": e.projected, "total": e.projected_total},
+            "open_sessions": open.len(),
+        });
+        writeln!(out, "{body}")?;
+        return Ok(());
+    }
+    print_estimate(&e, account, ctx, open.len(), out)
+}
+
+fn print_estimate(
+    e: &MonthEstimate,
+    account: &AccountId,
+    ctx: &Context,
+    open: usize,
+    out: &mut dyn Write,
+) -> Result<(), AdminError> {
+    writeln!(
+        out,
+        "account {account}, {} (as of {}), {}",
+        e.month,
+        ctx.now.to_rfc3339(),
+        ctx.currency
+    )?;
+    writeln!(
+        out,
+        "{:<24} {:<8} {:>8} {:>12}",
+        "service", "month", "hours", "amount"
+    )?;
+    let row = |l: &RatedLine| {
+        format!(
+            "{:<24} {:<8} {:>8} {:>12}",
+            l.service.as_str(),
+            l.usage_month.to_string(),
+            l.hours,
+            l.amount
+        )
+    };
+    for line in &e.month_to_date {
+        writeln!(out, "{}", row(line))?;
+    }
+    writeln!(
+        out,
+        "month to date: {} {}",
+        e.month_to_date_total, ctx.currency
+    )?;
+    writeln!(
+        out,
+        "projected month end: {} {} ({open} open sessions)",
+        e.projected_total, ctx.currency
+    )?;
+    Ok(())
+}

@@ -1,0 +1,9 @@
+//! `billing-admin`, the operators' tool: the same store and rules as the functions, configured by the
+//! same environment variables (`TABLE_NAME`, `CURRENCY`, and the standard `AWS_*` ones, including
+//! `AWS_ENDPOINT_URL` for the local emulators).
+//!
+//! - [`cli`]: the commands, parsed with clap and run against a [`cli::Context`].
+//! - [`table`]: the billing table as `template.yaml` defines it, for local emulators.
+
+pub mod cli;
+pub mod table;

@@ -1,0 +1,272 @@
+//! `billing-admin` against DynamoDB (moto): each command through its real parsing and store.
+
+use billing_admin::cli::{run, AdminError, Cli, Context};
+use billing_rules::Currency;
+use chrono::{DateTime, Utc};
+use clap::Parser;
+use serde_json::Value;
+
+const NOW: &str = "2026-11-20T12:00:00Z";
+
+async fn context() -> Context {
+    let client = aws_sdk_dynamodb::Client::new(&e2e::local_aws().await);
+    let table = e2e::unique_name("admin");
+    let ctx = Context {
+        client,
+        table,
+        currency: Currency::Usd,
+        now: NOW.parse::<DateTime<Utc>>().expect("now"),
+    };
+    admin(&ctx, &["table", "create"])
+        .await
+        .expect("table create");
+    ctx
+}
+
+async fn admin(ctx: &Context, args: &[&str]) -> Result<String, AdminError> {
+    let cli = Cli::try_parse_from(std::iter::once("billing-admin").chain(args.iter().copied()))
+        .unwrap_or_else(|e| panic!("arguments {args:?} parse: {e}"));
+    let mut out = Vec::new();
+    run(cli, ctx, &mut out).await?;
+    Ok(String::from_utf8(out).expect("utf-8 output"))
+}
+
+#[tokio::test]
+async fn table_create_makes_the_table_of_the_template() {
+    let ctx = context().await;
+    let table = ctx
+        .client
+        .describe_table()
+        .table_name(&ctx.table)
+        .send()
+        .await
+        .expect("describe")
+        .table
+        .expect("table");
+    let keys: Vec<_> = table
+        .key_schema()
+        .iter()
+        .map(|k| k.attribute_name().to_owned())
+        .collect();
+    assert_eq!(keys, ["PK", "SK"]);
+    let indexes: Vec<_> = table
+        .global_secondary_indexes()
+        .iter()
+        .filter_map(|g| g.index_name().map(str::to_owned))
+        .collect();
+    assert_eq!(indexes, ["GSI1"]);
+}
+
+#[tokio::test]
+async fn a_price_is_set_listed_and_a_change_without_notice_is_refused() {
+    let ctx = context().await;
+    // A service's first price may start at any time.
+    admin(
+        &ctx,
+        &[
+            "prices",
+            "set",
+            "--service",
+            "gpu-h100",
+            "--hourly",
+            "2.50",
+            "--effective",
+            "2026-01-01T00:00:00Z",
+        ],
+    )
+    .await
+    .expect("first price");
+    let err = admin(
+        &ctx,
+        &[
+            "prices",
+            "set",
+            "--service",
+            "gpu-h100",
+            "--hourly",
+            "1.99",
+            "--effective",
+            "2026-11-20T12:01:00Z",
+        ],
+    )
+    .await
+    .expect_err("no notice");
+    assert!(err.to_string().contains("5 minutes' notice"), "{err}");
+    let err = admin(
+        &ctx,
+        &["prices", "set", "--service", "gpu-h100", "--hourly", "-1"],
+    )
+    .await
+    .expect_err("negative");
+    assert!(err.to_string().contains("cannot be negative"), "{err}");
+    let err = admin(
+        &ctx,
+        &["prices", "set", "--service", "GPU!", "--hourly", "1"],
+    )
+    .await
+    .expect_err("bad name");
+    assert!(err.to_string().contains("not a service name"), "{err}");
+    admin(
+        &ctx,
+        &["prices", "set", "--service", "gpu-h100", "--hourly", "2.10"],
+    )
+    .await
+    .expect("change with notice (default: 5 minutes from now)");
+
+    let listed: Value = serde_json::from_str(
+        &admin(&ctx, &["--json", "prices", "list"])
+            .await
+            .expect("list"),
+    )
+    .expect("json");
+    let rows: Vec<(String, String)> = listed
+        .as_array()
+        .expect("array")
+        .iter()
+        .map(|r| {
+            (
+                r["hourly"].as_str().unwrap_or_default().to_owned(),
+                r["effective_from"].as_str().unwrap_or_default().to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        rows,
+        [
+            ("2.50".to_owned(), "2026-01-01T00:00:00Z".to_owned()),
+            ("2.10".to_owned(), "2026-11-20T12:05:00Z".to_owned())
+        ]
+    );
+    let table = admin(&ctx, &["prices", "list"]).await.expect("table");
+    assert!(
+        table
+            .lines()
+            .nth(1)
+            .is_some_and(|l| l.starts_with("gpu-h100")),
+        "{table}"
+    );
+}
+
+#[tokio::test]
+async fn recorded_usage_shows_in_the_account_once_however_often_it_is_sent() {
+    let ctx = context().await;
+    admin(
+        &ctx,
+        &[
+            "prices",
+            "set",
+            "--service",
+            "vm",
+            "--hourly",
+            "0.125",
+            "--effective",
+            "2026-01-01T00:00:00Z",
+        ],
+    )
+    .await
+    .expect("price");
+    let record = [
+        "usage",
+        "record",
+        "--account",
+        "acct-1",
+        "--service",
+        "vm",
+        "--start",
+        "2026-11-10T10:00:00Z",
+        "--stop",
+        "2026-11-10T12:01:00Z",
+    ];
+    assert!(admin(&ctx, &record)
+        .await
+        .expect("record")
+        .contains("applied"));
+    assert!(admin(&ctx, &record)
+        .await
+        .expect("again")
+        .contains("duplicate"));
+    let shown: Value = serde_json::from_str(
+        &admin(&ctx, &["--json", "account", "show", "--account", "acct-1"])
+            .await
+            .expect("show"),
+    )
+    .expect("json");
+    assert_eq!(shown["month"], "2026-11");
+    assert_eq!(shown["month_to_date"]["total"], "0.38"); // 3 h × 0.125 = 0.375 → 0.38
+    assert_eq!(shown["month_to_date"]["lines"][0]["hours"], 3);
+    let text = admin(
+        &ctx,
+        &[
+            "account",
+            "show",
+            "--account",
+            "acct-1",
+            "--month",
+            "2026-11",
+        ],
+    )
+    .await
+    .expect("show");
+    assert!(text.contains("month to date: 0.38 USD"), "{text}");
+    let other = admin(&ctx, &["--json", "account", "show", "--account", "acct-2"])
+        .await
+        .expect("show");
+    assert!(other.contains(r#""total":"0""#), "{other}");
+}
+
+#[tokio::test]
+async fn bad_input_is_a_clear_error_and_records_nothing() {
+    let ctx = context().await;
+    admin(
+        &ctx,
+        &[
+            "prices",
+            "set",
+            "--service",
+            "vm",
+            "--hourly",
+            "1",
+            "--effective",
+            "2026-01-01T00:00:00Z",
+        ],
+    )
+    .await
+    .expect("price");
+    let err = admin(
+        &ctx,
+        &[
+            "usage",
+            "record",
+            "--account",
+            "a",
+            "--service",
+            "vm",
+            "--start",
+            "2026-11-10T12:00:00Z",
+            "--stop",
+            "2026-11-10T11:00:00Z",
+        ],
+    )
+    .await
+    .expect_err("stop before start");
+    assert!(err.to_string().contains("before it starts"), "{err}");
+    let err = admin(&ctx, &["account", "show", "--account", "not an id"])
+        .await
+        .expect_err("bad id");
+    assert!(err.to_string().contains("not a valid account id"), "{err}");
+    let parse = Cli::try_parse_from([
+        "billing-admin",
+        "account",
+        "show",
+        "--account",
+        "a",
+        "--month",
+        "2026-13",
+    ])
+    .expect_err("bad month");
+    assert!(parse.to_string().contains("YYYY-MM"), "{parse}");
+    let shown = admin(&ctx, &["--json", "account", "show", "--account", "a"])
+        .await
+        .expect("show");
+    assert!(shown.contains(r#""total":"0""#), "{shown}");
+}
