@@ -131,6 +131,49 @@ mod tests {
         }
     }
 
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(1_000))]
+
+        #[test]
+        fn an_invoice_total_is_its_rounded_lines_and_net_plus_credits_is_gross(
+            parts in proptest::collection::vec((0_usize..3, 0_u64..300, 0_i64..10_000_000, 1_u32..29), 0..25),
+            grant_cents in proptest::collection::vec(0_i64..100_000, 0..4),
+            carried_cents in proptest::option::of(1_i64..50),
+        ) {
+            let services = ["gpu", "vm", "disk"];
+            let totals = parts.iter().map(|(s, h, p, _)| {
+                let key = LineKey { usage_month: march(), service: ServiceId::parse(services[*s]).expect("s") };
+                (key, UsageTotals::of(*h, Decimal::new(*p, 6)))
+            });
+            let lines = rate_lines(Currency::Usd, totals);
+            let days: Vec<UsageSlice> = parts.iter().map(|(_, h, p, day)| {
+                let date = NaiveDate::from_ymd_opt(2026, 3, *day).expect("day");
+                UsageSlice::day(date, Decimal::from(*h) * Decimal::new(*p, 6))
+            }).collect();
+            let grants: Vec<CreditGrant> = grant_cents.iter().enumerate().map(|(i, c)| {
+                let mut g = grant("0");
+                g.id = format!("g{i}");
+                g.remaining = Decimal::new(*c, 2);
+                g
+            }).collect();
+            let carried = carried_cents.map(|c| CarriedBalance { from_month: march().prev(), amount: Decimal::new(c, 2) });
+            let inv = draft_invoice(Currency::Usd, march(), lines.clone(), &days, &grants, carried);
+            let sum_of_lines: Decimal = lines.iter().map(|l| l.amount).sum();
+            proptest::prop_assert_eq!(inv.usage_total, sum_of_lines);
+            proptest::prop_assert_eq!(inv.gross, sum_of_lines + carried.map_or(Decimal::ZERO, |c| c.amount));
+            proptest::prop_assert_eq!(inv.net + inv.credits.total, inv.gross);
+            proptest::prop_assert!(inv.credits.total <= inv.usage_total);
+            let expected = if inv.net.is_zero() {
+                Settlement::ZeroCharge
+            } else if inv.net < Currency::Usd.stripe_minimum_charge() {
+                Settlement::CarryForward(inv.net)
+            } else {
+                Settlement::Charge(inv.net)
+            };
+            proptest::prop_assert_eq!(inv.settlement, expected);
+        }
+    }
+
     #[test]
     fn usage_beyond_credits_is_charged() {
         let inv = draft_invoice(
