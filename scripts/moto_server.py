@@ -13,10 +13,15 @@ Two changes to moto 5.2's DynamoDB, both in this launcher:
 3. A Query on the table's own key reads only its partition. moto sorts every item of the table for
    each such Query; DynamoDB reads one partition.
 
+And one addition: `GET /_local/ses/messages` lists the email SES accepted (id, source, destinations,
+subject, body: moto keeps only the HTML body when both are sent), so tests can read what was sent
+without moto's data.json, which serializes every model instance ever created.
+
 Usage: python moto_server.py HOST PORT
 """
 
 import copy
+import json
 import os
 import sys
 import threading
@@ -25,6 +30,8 @@ import types
 import moto.dynamodb.models as ddb_models
 from moto.dynamodb.models import DynamoDBBackend
 from moto.dynamodb.models.table import Table
+from moto.core import DEFAULT_ACCOUNT_ID
+from moto.ses.models import ses_backends
 from moto.moto_server.werkzeug_app import (
     DomainDispatcherApplication,
     MotoRequestHandler,
@@ -107,6 +114,23 @@ Table.all_items = _all_items
 Table.query = _query
 
 
+def sent_messages(start_response):
+    messages = []
+    for region, backend in ses_backends[DEFAULT_ACCOUNT_ID].items():
+        for m in backend.sent_messages:
+            messages.append({
+                "id": m.id,
+                "region": region,
+                "source": m.source,
+                "destinations": getattr(m, "destinations", None),
+                "subject": getattr(m, "subject", None),
+                "body": getattr(m, "body", None),
+            })
+    body = json.dumps(messages).encode()
+    start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
+    return [body]
+
+
 def main() -> None:
     host, port = sys.argv[1], int(sys.argv[2])
     os.environ.setdefault("MOTO_PORT", str(port))
@@ -115,6 +139,8 @@ def main() -> None:
 
     def serialized(environ, start_response):
         with lock:
+            if environ.get("PATH_INFO") == "/_local/ses/messages":
+                return sent_messages(start_response)
             return list(app(environ, start_response))
 
     run_simple(host, port, serialized, threaded=True, request_handler=MotoRequestHandler)

@@ -64,3 +64,20 @@ pub async fn counted_dynamodb() -> (aws_sdk_dynamodb::Client, RequestCounter) {
         .build();
     (aws_sdk_dynamodb::Client::from_conf(config), counter)
 }
+
+/// A plain HTTP GET against the local emulator (for its inspection routes); returns the body.
+pub fn local_get(path: &str) -> String {
+    use std::io::{Read, Write};
+    let endpoint = std::env::var("AWS_ENDPOINT_URL").expect("AWS_ENDPOINT_URL");
+    let host = endpoint.trim_start_matches("http://").trim_end_matches('/');
+    let mut stream = std::net::TcpStream::connect(host).expect("connect to the emulator");
+    write!(stream, "GET {path} HTTP/1.0\r\nHost: {host}\r\n\r\n").expect("send request");
+    let mut response = String::new();
+    stream.read_to_string(&mut response).expect("read response");
+    let (head, body) = response.split_once("\r\n\r\n").expect("an HTTP response");
+    assert!(
+        head.starts_with("HTTP/1.0 200") || head.starts_with("HTTP/1.1 200"),
+        "{head}"
+    );
+    body.to_owned()
+}

@@ -270,3 +270,74 @@ async fn bad_input_is_a_clear_error_and_records_nothing() {
         .expect("show");
     assert!(shown.contains(r#""total":"0""#), "{shown}");
 }
+
+#[tokio::test]
+async fn alert_thresholds_are_validated_and_saved() {
+    let ctx = context().await;
+    let out = admin(
+        &ctx,
+        &[
+            "alerts",
+            "set",
+            "--account",
+            "a1",
+            "--email",
+            "owner@example.com",
+            "--threshold",
+            "100",
+            "--threshold",
+            "50",
+            "--threshold",
+            "100.00",
+        ],
+    )
+    .await
+    .expect("set");
+    assert!(out.contains("at 50, 100 USD"), "{out}");
+    let err = admin(
+        &ctx,
+        &[
+            "alerts",
+            "set",
+            "--account",
+            "a1",
+            "--email",
+            "owner@example.com",
+            "--threshold",
+            "0",
+        ],
+    )
+    .await
+    .expect_err("zero");
+    assert!(err.to_string().contains("positive"), "{err}");
+    let err = admin(
+        &ctx,
+        &[
+            "alerts",
+            "set",
+            "--account",
+            "a1",
+            "--email",
+            "not-an-email",
+            "--threshold",
+            "5",
+        ],
+    )
+    .await
+    .expect_err("email");
+    assert!(err.to_string().contains("not an email address"), "{err}");
+    let store =
+        billing_dynamodb::DynamoDbStore::new(ctx.client.clone(), ctx.table.clone(), Currency::Usd);
+    let saved = billing_app::alerts::AlertStore::alert_settings(
+        &store,
+        &billing_app::ids::AccountId::parse("a1").expect("id"),
+    )
+    .await
+    .expect("read")
+    .expect("saved");
+    assert_eq!(
+        saved.thresholds.values().len(),
+        2,
+        "the refused changes left the first settings"
+    );
+}

@@ -22,15 +22,27 @@ pub struct Config {
     pub currency: Currency,
     /// `MAX_SESSION_HOURS` (default 2232, 93 days) and the accepted event window.
     pub policy: IngestPolicy,
+    /// `ALERT_SENDER`: the SES identity cost alerts are sent from.
+    pub alert_sender: String,
+    /// `BILLING_PAGE_URL`: the billing page the alert email links to.
+    pub billing_page: String,
+    /// `EVENT_BUS_NAME`: the platform's bus, where `CostThresholdCrossed` is published.
+    pub event_bus: String,
 }
 
 impl Config {
     /// Reads the settings through a lookup (the process environment in `main`).
     pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        let table = get("TABLE_NAME").ok_or(ConfigError {
-            name: "TABLE_NAME",
-            problem: "is not set".into(),
-        })?;
+        let required = |name: &'static str| {
+            get(name).filter(|v| !v.is_empty()).ok_or(ConfigError {
+                name,
+                problem: "is not set".into(),
+            })
+        };
+        let table = required("TABLE_NAME")?;
+        let alert_sender = required("ALERT_SENDER")?;
+        let billing_page = required("BILLING_PAGE_URL")?;
+        let event_bus = required("EVENT_BUS_NAME")?;
         let currency = get("CURRENCY")
             .unwrap_or_else(|| "USD".into())
             .parse()
@@ -52,6 +64,9 @@ impl Config {
             table,
             currency,
             policy,
+            alert_sender,
+            billing_page,
+            event_bus,
         })
     }
 }
@@ -62,8 +77,14 @@ mod tests {
     use std::collections::HashMap;
 
     fn lookup(vars: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
-        let map: HashMap<String, String> = vars
+        let required = [
+            ("ALERT_SENDER", "billing@example.com"),
+            ("BILLING_PAGE_URL", "https://console.example.com/billing"),
+            ("EVENT_BUS_NAME", "platform"),
+        ];
+        let map: HashMap<String, String> = required
             .iter()
+            .chain(vars)
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
         move |k| map.get(k).cloned()
@@ -89,6 +110,9 @@ mod tests {
     fn a_missing_or_bad_setting_is_named() {
         let e = Config::from_lookup(lookup(&[])).expect_err("no table");
         assert!(e.to_string().contains("TABLE_NAME"));
+        let e = Config::from_lookup(lookup(&[("TABLE_NAME", "t"), ("EVENT_BUS_NAME", "")]))
+            .expect_err("no bus");
+        assert!(e.to_string().contains("EVENT_BUS_NAME is not set"), "{e}");
         let e = Config::from_lookup(lookup(&[("TABLE_NAME", "t"), ("CURRENCY", "XXX")]))
             .expect_err("currency");
         assert!(e.to_string().contains("CURRENCY"));

@@ -6,11 +6,17 @@
 //! - Malformed: `Err` (error type `MalformedUsageEvent`), so that after Lambda's retries the event lands
 //!   in the dead-letter queue for the sender to fix.
 //! - The store failed or stayed contended: `Err` (`UsageNotStored`), retried by Lambda.
+//!
+//! After a recorded (or redelivered) event, the account's cost alerts are checked; an alert that
+//! could not be sent is `Err` (`CostAlertNotSent`): the retry finds the event already recorded and
+//! sends what is still due.
 
 use aws_lambda_events::eventbridge::EventBridgeEvent;
+use billing_app::alerts::{AlertError, AlertStore, CostAlerts};
 use billing_app::clock::Clock;
 use billing_app::events::{MalformedEvent, UsageEvent};
 use billing_app::ingest::{IngestError, Recorded, UsageRecorder};
+use billing_app::notify::{EventPublisher, Mailer};
 use billing_app::store::UsageStore;
 use lambda_runtime::Diagnostic;
 use serde_json::Value;
@@ -25,6 +31,18 @@ pub enum HandlerError {
     /// Storage failed.
     #[error(transparent)]
     NotStored(IngestError),
+    /// A cost alert is due and could not be sent.
+    #[error(transparent)]
+    AlertNotSent(#[from] AlertError),
+}
+
+/// What the function runs: the recorder, and the cost alerts checked after it.
+#[derive(Debug)]
+pub struct Services<S, M, P, C> {
+    /// Records usage.
+    pub recorder: UsageRecorder<S, C>,
+    /// Checks the account's thresholds.
+    pub alerts: CostAlerts<S, M, P, C>,
 }
 
 impl From<HandlerError> for Diagnostic {
@@ -32,6 +50,7 @@ impl From<HandlerError> for Diagnostic {
         let error_type = match e {
             HandlerError::Malformed(_) => "MalformedUsageEvent",
             HandlerError::NotStored(_) => "UsageNotStored",
+            HandlerError::AlertNotSent(_) => "CostAlertNotSent",
         };
         Diagnostic {
             error_type: error_type.into(),
@@ -41,17 +60,34 @@ impl From<HandlerError> for Diagnostic {
 }
 
 /// Handles one usage event.
-pub async fn handle<S: UsageStore, C: Clock>(
-    recorder: &UsageRecorder<S, C>,
+pub async fn handle<S, M, P, C>(
+    services: &Services<S, M, P, C>,
     event: EventBridgeEvent<Value>,
-) -> Result<Recorded, HandlerError> {
+) -> Result<Recorded, HandlerError>
+where
+    S: UsageStore + AlertStore,
+    M: Mailer,
+    P: EventPublisher,
+    C: Clock,
+{
     let usage =
         UsageEvent::from_eventbridge(&event.detail_type, event.detail).inspect_err(|e| {
             warn!(detail_type = %event.detail_type, error = %e, "malformed usage event");
         })?;
-    match recorder.record(&usage).await {
+    match services.recorder.record(&usage).await {
         Ok(outcome) => {
             info!(event_id = %usage.event_id, account_id = %usage.account, ?outcome, "usage event processed");
+            let alerted = services
+                .alerts
+                .check(&usage.account)
+                .await
+                .inspect_err(|e| {
+                    let source = std::error::Error::source(e).map(ToString::to_string);
+                    warn!(account_id = %usage.account, error = %e, ?source, "cost alert not sent");
+                })?;
+            if !alerted.is_empty() {
+                info!(account_id = %usage.account, thresholds = ?alerted, "cost alerts sent");
+            }
             Ok(outcome)
         }
         Err(IngestError::Refused(reason)) => {
@@ -69,17 +105,23 @@ pub async fn handle<S: UsageStore, C: Clock>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use billing_app::alerts::AlertSettings;
     use billing_app::clock::FixedClock;
     use billing_app::ids::AccountId;
     use billing_app::ingest::IngestPolicy;
-    use billing_app::memory::MemoryStore;
+    use billing_app::memory::{MemoryStore, OutboxMailer, OutboxPublisher};
+    use billing_app::notify::EmailAddress;
+    use billing_rules::thresholds::Thresholds;
     use billing_rules::{Currency, Month, ServiceId};
+    use std::sync::Arc;
+
+    type TestServices = Services<MemoryStore, OutboxMailer, OutboxPublisher, Arc<FixedClock>>;
 
     fn fixture(json: &str) -> EventBridgeEvent<Value> {
         serde_json::from_str(json).expect("fixture parses as an EventBridge event")
     }
 
-    async fn recorder() -> UsageRecorder<MemoryStore, FixedClock> {
+    async fn services() -> (TestServices, OutboxMailer) {
         let store = MemoryStore::new(Currency::Usd);
         let from = "2026-01-01T00:00:00Z".parse().expect("t");
         for (service, price) in [("gpu-h100", "2.50"), ("volume-ssd", "0.02")] {
@@ -89,13 +131,30 @@ mod tests {
                 .await
                 .expect("price");
         }
-        let now = "2026-11-20T14:00:00Z".parse().expect("now");
-        UsageRecorder::new(store, FixedClock::at(now), IngestPolicy::default())
+        let clock = Arc::new(FixedClock::at("2026-11-20T14:00:00Z".parse().expect("now")));
+        let mailer = OutboxMailer::default();
+        let services = Services {
+            recorder: UsageRecorder::new(
+                store.clone(),
+                Arc::clone(&clock),
+                IngestPolicy::default(),
+            ),
+            alerts: CostAlerts::new(
+                store,
+                mailer.clone(),
+                OutboxPublisher::default(),
+                clock,
+                Currency::Usd,
+                "https://console.example.com/billing".into(),
+            ),
+        };
+        (services, mailer)
     }
 
-    async fn november_hours(r: &UsageRecorder<MemoryStore, FixedClock>) -> u64 {
+    async fn november_hours(s: &TestServices) -> u64 {
         let month: Month = "2026-11".parse().expect("month");
-        let usage = r
+        let usage = s
+            .recorder
             .store()
             .month_usage(&AccountId::parse("acct-demo").expect("id"), month)
             .await
@@ -105,7 +164,7 @@ mod tests {
 
     #[tokio::test]
     async fn the_sample_events_are_recorded_and_a_redelivery_changes_nothing() {
-        let r = recorder().await;
+        let (r, _) = services().await;
         let started = fixture(include_str!("../../../events/usage-started.json"));
         let stopped = fixture(include_str!("../../../events/usage-stopped.json"));
         let recorded = fixture(include_str!("../../../events/usage-recorded.json"));
@@ -131,8 +190,39 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_recorded_event_that_crosses_a_threshold_sends_the_alert_once() {
+        let (s, mailer) = services().await;
+        let account = AccountId::parse("acct-demo").expect("id");
+        let settings = AlertSettings {
+            email: EmailAddress::parse("owner@example.com").expect("email"),
+            thresholds: Thresholds::parse(["5".parse::<rust_decimal::Decimal>().expect("d")])
+                .expect("t"),
+        };
+        s.recorder
+            .store()
+            .save_alert_settings(&account, &settings)
+            .await
+            .expect("save");
+        let started = fixture(include_str!("../../../events/usage-started.json"));
+        let stopped = fixture(include_str!("../../../events/usage-stopped.json"));
+        // Open since 10:00, at 14:00 the session has started 4 hours: 10.00 to date, over 5.
+        handle(&s, started.clone()).await.expect("started");
+        let sent = mailer.sent();
+        assert_eq!(sent.len(), 1, "month to date counts open sessions");
+        assert!(
+            sent[0].subject.contains("threshold of 5 USD"),
+            "{}",
+            sent[0].subject
+        );
+        assert!(sent[0].text.contains("10.00 USD"), "{}", sent[0].text);
+        handle(&s, started).await.expect("redelivered");
+        handle(&s, stopped).await.expect("stopped");
+        assert_eq!(mailer.sent().len(), 1, "never twice in a month");
+    }
+
+    #[tokio::test]
     async fn a_malformed_event_is_an_error_for_the_dead_letter_queue_not_a_panic() {
-        let r = recorder().await;
+        let (r, _) = services().await;
         let malformed = fixture(include_str!("../../../events/usage-malformed.json"));
         let err = handle(&r, malformed).await.expect_err("malformed");
         let diagnostic = Diagnostic::from(err);
@@ -143,7 +233,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_refused_event_is_acknowledged_and_stores_nothing() {
-        let r = recorder().await;
+        let (r, _) = services().await;
         let mut unknown = fixture(include_str!("../../../events/usage-started.json"));
         unknown.detail["service"] = Value::from("tpu-v5");
         assert_eq!(
@@ -151,6 +241,7 @@ mod tests {
             Recorded::Unchanged("refused")
         );
         let open = r
+            .recorder
             .store()
             .open_sessions(&AccountId::parse("acct-demo").expect("id"))
             .await;

@@ -3,9 +3,11 @@
 mod config;
 mod handler;
 
+use billing_app::alerts::CostAlerts;
 use billing_app::clock::SystemClock;
 use billing_app::ingest::UsageRecorder;
 use billing_dynamodb::DynamoDbStore;
+use billing_notify::{EventBridgePublisher, SesMailer};
 use lambda_runtime::{run, service_fn, tracing, Error, LambdaEvent};
 
 #[tokio::main]
@@ -18,9 +20,22 @@ async fn main() -> Result<(), Error> {
         config.table,
         config.currency,
     );
-    let recorder = UsageRecorder::new(store, SystemClock, config.policy);
+    let mailer = SesMailer::new(aws_sdk_sesv2::Client::new(&aws), config.alert_sender);
+    let publisher =
+        EventBridgePublisher::new(aws_sdk_eventbridge::Client::new(&aws), config.event_bus);
+    let services = handler::Services {
+        recorder: UsageRecorder::new(store.clone(), SystemClock, config.policy),
+        alerts: CostAlerts::new(
+            store,
+            mailer,
+            publisher,
+            SystemClock,
+            config.currency,
+            config.billing_page,
+        ),
+    };
     run(service_fn(|event: LambdaEvent<_>| {
-        handler::handle(&recorder, event.payload)
+        handler::handle(&services, event.payload)
     }))
     .await
 }

@@ -8,14 +8,17 @@ use clap::{Parser, Subcommand};
 use rust_decimal::Decimal;
 use serde_json::json;
 
+use billing_app::alerts::{AlertSettings, AlertStore};
 use billing_app::clock::FixedClock;
 use billing_app::events::{UsageEvent, USAGE_RECORDED};
 use billing_app::ids::AccountId;
 use billing_app::ingest::{IngestError, IngestPolicy, UsageRecorder, PRICE_NOTICE};
+use billing_app::notify::EmailAddress;
 use billing_app::store::{StoreError, UsageStore};
 use billing_dynamodb::DynamoDbStore;
 use billing_rules::estimate::{estimate_month, MonthEstimate};
 use billing_rules::rating::RatedLine;
+use billing_rules::thresholds::Thresholds;
 use billing_rules::{Currency, Month, ServiceId};
 
 /// The operators' tool for the billing system.
@@ -45,6 +48,26 @@ pub enum Command {
     /// Accounts.
     #[command(subcommand)]
     Account(AccountCommand),
+    /// Cost alerts.
+    #[command(subcommand)]
+    Alerts(AlertsCommand),
+}
+
+/// Alert commands.
+#[derive(Debug, Subcommand)]
+pub enum AlertsCommand {
+    /// Sets the alert email and monthly cost thresholds of an account (replacing the old ones).
+    Set {
+        /// The account.
+        #[arg(long)]
+        account: String,
+        /// Who is alerted.
+        #[arg(long)]
+        email: String,
+        /// A monthly cost threshold (repeat for several; at most 10).
+        #[arg(long = "threshold", required = true)]
+        thresholds: Vec<Decimal>,
+    },
 }
 
 /// Table commands.
@@ -196,6 +219,31 @@ pub async fn run(cli: Cli, ctx: &Context, out: &mut dyn Write) -> Result<(), Adm
                 UsageRecorder::new(store, FixedClock::at(ctx.now), IngestPolicy::default());
             let outcome = recorder.record(&event).await?;
             writeln!(out, "{}", serde_json::to_string(&outcome).map_err(invalid)?)?;
+        }
+        Command::Alerts(AlertsCommand::Set {
+            account,
+            email,
+            thresholds,
+        }) => {
+            let account = AccountId::parse(&account).map_err(invalid)?;
+            let settings = AlertSettings {
+                email: EmailAddress::parse(&email).map_err(invalid)?,
+                thresholds: Thresholds::parse(thresholds).map_err(invalid)?,
+            };
+            store.save_alert_settings(&account, &settings).await?;
+            let listed: Vec<String> = settings
+                .thresholds
+                .values()
+                .iter()
+                .map(|t| t.to_string())
+                .collect();
+            writeln!(
+                out,
+                "{account}: alerts to {} at {} {}",
+                settings.email,
+                listed.join(", "),
+                ctx.currency
+            )?;
         }
         Command::Account(AccountCommand::Show { account, month }) => {
             let account = AccountId::parse(&account).map_err(invalid)?;

@@ -4,14 +4,18 @@
 //! - [`events`]: the usage events platform services publish, and their parsing.
 //! - [`store`]: the storage port ([`store::UsageStore`]) in domain terms.
 //! - [`ingest`]: recording usage events exactly once.
+//! - [`alerts`]: cost threshold alerts, sent once per threshold and month.
+//! - [`notify`]: the mail and event ports.
 //! - [`clock`]: the injected clock.
 //! - [`memory`]: an in-memory store for tests of the use cases.
 //!
 //! The money rules themselves live in `billing-rules`; this crate decides what to store.
 
+pub mod alerts;
 pub mod clock;
 pub mod events;
 pub mod ids;
 pub mod ingest;
 pub mod memory;
+pub mod notify;
 pub mod store;

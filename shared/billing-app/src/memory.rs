@@ -2,7 +2,7 @@
 //! for fast tests of the use cases.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, NaiveDate, Utc};
 use rust_decimal::Decimal;
@@ -12,6 +12,7 @@ use billing_rules::pricing::PriceList;
 use billing_rules::rating::{LineKey, UsageTotals};
 use billing_rules::{Currency, Month, ServiceId};
 
+use crate::alerts::{AlertOutcome, AlertSettings, AlertStore};
 use crate::ids::{AccountId, EventId, SessionId};
 use crate::store::{
     AccountState, CommitOutcome, MonthUsage, SessionRecord, StoreError, UsageCommit, UsageContext,
@@ -27,13 +28,16 @@ struct State {
     sessions: HashMap<(AccountId, SessionId), SessionRecord>,
     markers: HashSet<EventId>,
     lines: BTreeMap<(AccountId, Month, LineKey), LineState>,
+    alerts: HashMap<AccountId, AlertSettings>,
+    /// `None` while being sent.
+    alert_marks: HashMap<(AccountId, Month, Decimal), Option<AlertOutcome>>,
 }
 
-/// The in-memory store.
-#[derive(Debug)]
+/// The in-memory store; clones share the same data.
+#[derive(Debug, Clone)]
 pub struct MemoryStore {
     currency: Currency,
-    state: Mutex<State>,
+    state: Arc<Mutex<State>>,
 }
 
 impl MemoryStore {
@@ -41,7 +45,7 @@ impl MemoryStore {
     pub fn new(currency: Currency) -> Self {
         Self {
             currency,
-            state: Mutex::new(State::default()),
+            state: Arc::new(Mutex::new(State::default())),
         }
     }
 
@@ -169,5 +173,110 @@ impl UsageStore for MemoryStore {
             .sessions
             .get(&(account.clone(), session.clone()))
             .cloned())
+    }
+}
+
+impl AlertStore for MemoryStore {
+    async fn alert_settings(
+        &self,
+        account: &AccountId,
+    ) -> Result<Option<AlertSettings>, StoreError> {
+        Ok(self.state().alerts.get(account).cloned())
+    }
+
+    async fn save_alert_settings(
+        &self,
+        account: &AccountId,
+        settings: &AlertSettings,
+    ) -> Result<(), StoreError> {
+        self.state()
+            .alerts
+            .insert(account.clone(), settings.clone());
+        Ok(())
+    }
+
+    async fn account(&self, account: &AccountId) -> Result<AccountState, StoreError> {
+        Ok(self
+            .state()
+            .accounts
+            .get(account)
+            .cloned()
+            .unwrap_or_default())
+    }
+
+    async fn claim_alert(
+        &self,
+        account: &AccountId,
+        month: Month,
+        threshold: Decimal,
+    ) -> Result<bool, StoreError> {
+        let mut st = self.state();
+        let key = (account.clone(), month, threshold.normalize());
+        match st.alert_marks.get(&key) {
+            None | Some(Some(AlertOutcome::Failed)) => {
+                st.alert_marks.insert(key, None);
+                Ok(true)
+            }
+            Some(_) => Ok(false),
+        }
+    }
+
+    async fn finish_alert(
+        &self,
+        account: &AccountId,
+        month: Month,
+        threshold: Decimal,
+        outcome: AlertOutcome,
+    ) -> Result<(), StoreError> {
+        self.state().alert_marks.insert(
+            (account.clone(), month, threshold.normalize()),
+            Some(outcome),
+        );
+        Ok(())
+    }
+}
+
+/// A mailer that keeps what it sends.
+#[derive(Debug, Clone, Default)]
+pub struct OutboxMailer(Arc<Mutex<Vec<crate::notify::Email>>>);
+
+impl OutboxMailer {
+    /// Every email sent so far.
+    pub fn sent(&self) -> Vec<crate::notify::Email> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+}
+
+impl crate::notify::Mailer for OutboxMailer {
+    async fn send(&self, email: &crate::notify::Email) -> Result<(), crate::notify::NotifyError> {
+        self.0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(email.clone());
+        Ok(())
+    }
+}
+
+/// An event publisher that keeps what it publishes.
+#[derive(Debug, Clone, Default)]
+pub struct OutboxPublisher(Arc<Mutex<Vec<crate::notify::CostThresholdCrossed>>>);
+
+impl OutboxPublisher {
+    /// Every event published so far.
+    pub fn published(&self) -> Vec<crate::notify::CostThresholdCrossed> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+}
+
+impl crate::notify::EventPublisher for OutboxPublisher {
+    async fn threshold_crossed(
+        &self,
+        event: &crate::notify::CostThresholdCrossed,
+    ) -> Result<(), crate::notify::NotifyError> {
+        self.0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(event.clone());
+        Ok(())
     }
 }

@@ -24,7 +24,9 @@ use aws_sdk_dynamodb::Client;
 use chrono::{DateTime, TimeDelta, Utc};
 use rust_decimal::Decimal;
 
+use billing_app::alerts::{AlertOutcome, AlertSettings, AlertStore};
 use billing_app::ids::{AccountId, EventId, SessionId};
+use billing_app::notify::EmailAddress;
 use billing_app::store::{
     AccountState, CommitOutcome, MonthUsage, SessionRecord, StoreError, UsageCommit, UsageContext,
     UsageStore,
@@ -32,6 +34,7 @@ use billing_app::store::{
 use billing_rules::credits::UsageSlice;
 use billing_rules::pricing::PriceList;
 use billing_rules::rating::{LineKey, UsageTotals};
+use billing_rules::thresholds::Thresholds;
 use billing_rules::{Currency, Month, ServiceId};
 
 use codec::{
@@ -43,6 +46,9 @@ use codec::{
 const MARKER_TTL: TimeDelta = TimeDelta::days(60);
 const ACCOUNT_SK: &str = "ACCOUNT";
 const MARKER_SK: &str = "EVENT";
+const ALERTS_SK: &str = "ALERTS";
+/// Sent-alert markers outlive their month by this much (then a month can never be alerted again anyway).
+const ALERT_MARKER_TTL: TimeDelta = TimeDelta::days(90);
 const PRICES_PK: &str = "PRICES";
 const OPEN_INDEX: &str = "GSI1";
 
@@ -91,6 +97,19 @@ impl DynamoDbStore {
             );
         }
         item
+    }
+
+    async fn get(&self, pk: &str, sk: &str) -> Result<Option<Item>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(keys(pk, sk)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(ddb_err)?;
+        Ok(out.item)
     }
 
     async fn query_all(
@@ -499,5 +518,133 @@ impl UsageStore for DynamoDbStore {
             .await
             .map_err(ddb_err)?;
         out.item.as_ref().map(parse_session).transpose()
+    }
+}
+
+fn alert_sk(month: Month, threshold: Decimal) -> String {
+    format!("ALERT#{month}#{}", threshold.normalize())
+}
+
+impl AlertStore for DynamoDbStore {
+    async fn alert_settings(
+        &self,
+        account: &AccountId,
+    ) -> Result<Option<AlertSettings>, StoreError> {
+        let Some(item) = self.get(&account_pk(account), ALERTS_SK).await? else {
+            return Ok(None);
+        };
+        let corrupt = |problem: String| StoreError::Corrupt {
+            key: format!("{}/{ALERTS_SK}", account_pk(account)),
+            problem,
+        };
+        let email =
+            EmailAddress::parse(req_s(&item, "email")?).map_err(|e| corrupt(e.to_string()))?;
+        let values = item
+            .get("thresholds")
+            .and_then(|v| v.as_l().ok())
+            .ok_or_else(|| corrupt("missing list `thresholds`".into()))?
+            .iter()
+            .map(|v| {
+                v.as_n()
+                    .ok()
+                    .and_then(|n| n.parse::<Decimal>().ok())
+                    .ok_or_else(|| corrupt(format!("threshold {v:?} is not a number")))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let thresholds = Thresholds::parse(values).map_err(|e| corrupt(e.to_string()))?;
+        Ok(Some(AlertSettings { email, thresholds }))
+    }
+
+    async fn save_alert_settings(
+        &self,
+        account: &AccountId,
+        settings: &AlertSettings,
+    ) -> Result<(), StoreError> {
+        let mut item = keys(&account_pk(account), ALERTS_SK);
+        item.insert("email".into(), s(settings.email.as_str()));
+        item.insert(
+            "thresholds".into(),
+            AttributeValue::L(
+                settings
+                    .thresholds
+                    .values()
+                    .iter()
+                    .map(|t| n(t.normalize()))
+                    .collect(),
+            ),
+        );
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .send()
+            .await
+            .map_err(ddb_err)?;
+        Ok(())
+    }
+
+    async fn account(&self, account: &AccountId) -> Result<AccountState, StoreError> {
+        parse_account(self.get(&account_pk(account), ACCOUNT_SK).await?.as_ref())
+    }
+
+    async fn claim_alert(
+        &self,
+        account: &AccountId,
+        month: Month,
+        threshold: Decimal,
+    ) -> Result<bool, StoreError> {
+        let mut item = keys(&account_pk(account), &alert_sk(month, threshold));
+        item.insert("status".into(), s("sending"));
+        item.insert(
+            "ttl".into(),
+            n((month.end() + ALERT_MARKER_TTL).timestamp()),
+        );
+        let out = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(PK) OR #status = :failed")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":failed", s("failed"))
+            .send()
+            .await;
+        match out {
+            Ok(_) => Ok(true),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|se| se.is_conditional_check_failed_exception()) =>
+            {
+                Ok(false)
+            }
+            Err(e) => Err(ddb_err(e)),
+        }
+    }
+
+    async fn finish_alert(
+        &self,
+        account: &AccountId,
+        month: Month,
+        threshold: Decimal,
+        outcome: AlertOutcome,
+    ) -> Result<(), StoreError> {
+        let status = match outcome {
+            AlertOutcome::Sent => "sent",
+            AlertOutcome::Failed => "failed",
+        };
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(keys(
+                &account_pk(account),
+                &alert_sk(month, threshold),
+            )))
+            .update_expression("SET #status = :status")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":status", s(status))
+            .send()
+            .await
+            .map_err(ddb_err)?;
+        Ok(())
     }
 }

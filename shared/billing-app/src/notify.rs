@@ -1,0 +1,142 @@
+//! Outgoing notifications: the mail port and the event port, in domain terms.
+
+use std::fmt;
+use std::future::Future;
+
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+
+use billing_rules::{Currency, Month};
+
+use crate::ids::AccountId;
+
+/// An address that cannot receive mail.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("`{0}` is not an email address")]
+pub struct EmailAddressError(pub String);
+
+/// An email address, checked for shape (one `@`, a dotted domain, no spaces, at most 254 bytes).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct EmailAddress(String);
+
+impl EmailAddress {
+    /// Validates an address.
+    pub fn parse(s: &str) -> Result<Self, EmailAddressError> {
+        let ok = s.len() <= 254
+            && !s
+                .chars()
+                .any(|c| c.is_whitespace() || c.is_control() || "<>\"(),;".contains(c))
+            && s.split_once('@').is_some_and(|(local, domain)| {
+                !local.is_empty()
+                    && !domain.contains('@')
+                    && domain.split('.').count() >= 2
+                    && domain.split('.').all(|p| !p.is_empty())
+            });
+        if ok {
+            Ok(Self(s.to_owned()))
+        } else {
+            Err(EmailAddressError(s.to_owned()))
+        }
+    }
+
+    /// The address.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl TryFrom<String> for EmailAddress {
+    type Error = EmailAddressError;
+    fn try_from(s: String) -> Result<Self, Self::Error> {
+        Self::parse(&s)
+    }
+}
+
+impl From<EmailAddress> for String {
+    fn from(e: EmailAddress) -> Self {
+        e.0
+    }
+}
+
+impl fmt::Display for EmailAddress {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// An email with a text and an HTML body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Email {
+    /// Recipient.
+    pub to: EmailAddress,
+    /// Subject line.
+    pub subject: String,
+    /// Plain-text body.
+    pub text: String,
+    /// HTML body.
+    pub html: String,
+}
+
+/// Sending failed: nothing was delivered, so it may be retried.
+#[derive(Debug, thiserror::Error)]
+#[error("the notification was not sent")]
+pub struct NotifyError(#[source] pub Box<dyn std::error::Error + Send + Sync>);
+
+/// Sends email.
+pub trait Mailer: Send + Sync {
+    /// Sends one email.
+    fn send(&self, email: &Email) -> impl Future<Output = Result<(), NotifyError>> + Send;
+}
+
+/// Published on the platform's bus when an account's month-to-date cost crosses one of its thresholds.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CostThresholdCrossed {
+    /// Stable id of this alert (`<account>:<month>:<threshold>`): consumers deduplicate on it.
+    pub alert_id: String,
+    /// The account.
+    pub account_id: AccountId,
+    /// The month.
+    pub month: Month,
+    /// The threshold crossed.
+    pub threshold: Decimal,
+    /// Month to date when it was noticed.
+    pub month_to_date: Decimal,
+    /// Projection to the month's end.
+    pub projected: Decimal,
+    /// Currency of the amounts.
+    pub currency: Currency,
+}
+
+/// Publishes billing events on the platform's bus.
+pub trait EventPublisher: Send + Sync {
+    /// Publishes a threshold crossing.
+    fn threshold_crossed(
+        &self,
+        event: &CostThresholdCrossed,
+    ) -> impl Future<Output = Result<(), NotifyError>> + Send;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn email_addresses_are_checked_for_shape() {
+        for ok in ["owner@example.com", "a.b+billing@sub.example.co.uk"] {
+            assert!(EmailAddress::parse(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "",
+            "owner",
+            "owner@",
+            "@example.com",
+            "owner@example",
+            "a b@example.com",
+            "a@b@c.com",
+            "x@example..com",
+        ] {
+            assert!(EmailAddress::parse(bad).is_err(), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,83 @@
+//! `template.yaml` and the workspace agree: every function crate is deployed, every deployed function
+//! has a crate, and each is built the way the stack requires.
+
+use std::collections::BTreeSet;
+use std::path::Path;
+
+use serde_yaml::Value;
+
+fn template() -> Value {
+    serde_yaml::from_str(billing_admin::table::TEMPLATE).expect("template.yaml parses")
+}
+
+fn function_crates() -> BTreeSet<String> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../functions");
+    std::fs::read_dir(dir)
+        .expect("functions/")
+        .filter_map(Result::ok)
+        .filter(|e| e.path().join("Cargo.toml").exists())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect()
+}
+
+fn functions(t: &Value) -> Vec<(String, Value)> {
+    t["Resources"]
+        .as_mapping()
+        .expect("Resources")
+        .iter()
+        .filter(|(_, r)| r["Type"] == "AWS::Serverless::Function")
+        .map(|(name, r)| (name.as_str().unwrap_or_default().to_owned(), r.clone()))
+        .collect()
+}
+
+#[test]
+fn every_function_crate_has_its_template_resource_and_every_resource_its_crate() {
+    let t = template();
+    let deployed: BTreeSet<String> = functions(&t)
+        .iter()
+        .map(|(_, r)| {
+            r["Metadata"]["BuildProperties"]["Binary"]
+                .as_str()
+                .expect("BuildProperties.Binary")
+                .to_owned()
+        })
+        .collect();
+    assert_eq!(deployed, function_crates());
+}
+
+#[test]
+fn every_function_is_built_by_cargo_lambda_for_arm64_on_al2023() {
+    let t = template();
+    assert_eq!(t["Globals"]["Function"]["Runtime"], "provided.al2023");
+    assert_eq!(t["Globals"]["Function"]["Architectures"][0], "arm64");
+    assert_eq!(
+        t["Globals"]["Function"]["LoggingConfig"]["LogFormat"],
+        "JSON"
+    );
+    for (name, r) in functions(&t) {
+        assert_eq!(r["Metadata"]["BuildMethod"], "rust-cargolambda", "{name}");
+        assert_eq!(
+            r["Properties"]["CodeUri"], ".",
+            "{name}: built from the workspace root"
+        );
+        assert!(
+            r["Properties"]["Policies"].is_sequence(),
+            "{name} has its own policies"
+        );
+    }
+}
+
+#[test]
+fn no_function_policy_grants_a_wildcard_action() {
+    let t = template();
+    for (name, r) in functions(&t) {
+        let policies = serde_yaml::to_string(&r["Properties"]["Policies"]).expect("yaml");
+        for line in policies.lines() {
+            let action = line.trim().trim_start_matches("- ");
+            assert!(
+                !action.ends_with(":*") && action != "*",
+                "{name}: wildcard action `{line}`"
+            );
+        }
+    }
+}
