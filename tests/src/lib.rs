@@ -22,6 +22,42 @@ pub fn unique_name(prefix: &str) -> String {
     )
 }
 
+/// An in-memory store (the use cases' fast double).
+pub async fn memory_store() -> billing_app::memory::MemoryStore {
+    billing_app::memory::MemoryStore::new(billing_rules::Currency::Usd)
+}
+
+/// A DynamoDB store over a new table created from `template.yaml`.
+pub async fn dynamodb_store() -> billing_dynamodb::DynamoDbStore {
+    let client = aws_sdk_dynamodb::Client::new(&local_aws().await);
+    let table = unique_name("t");
+    create_table_from_template(&client, &table).await;
+    billing_dynamodb::DynamoDbStore::new(client, table, billing_rules::Currency::Usd)
+}
+
+/// Runs each named scenario (an `async fn(store)`) twice: on the in-memory store and on DynamoDB.
+#[macro_export]
+macro_rules! on_both_stores {
+    ($($scenario:ident),* $(,)?) => {
+        mod in_memory {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $scenario() {
+                    super::$scenario($crate::memory_store().await).await;
+                }
+            )*
+        }
+        mod on_dynamodb {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $scenario() {
+                    super::$scenario($crate::dynamodb_store().await).await;
+                }
+            )*
+        }
+    };
+}
+
 /// Creates a billing table as `template.yaml` defines it.
 pub async fn create_table_from_template(client: &aws_sdk_dynamodb::Client, name: &str) {
     billing_admin::table::create_from_template(client, billing_admin::table::TEMPLATE, name)

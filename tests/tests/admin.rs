@@ -341,3 +341,134 @@ async fn alert_thresholds_are_validated_and_saved() {
         "the refused changes left the first settings"
     );
 }
+
+#[tokio::test]
+async fn credits_are_granted_listed_and_revoked_with_who_and_why() {
+    let ctx = context().await;
+    let grant = [
+        "credits",
+        "grant",
+        "--account",
+        "a1",
+        "--amount",
+        "10",
+        "--kind",
+        "promotional",
+        "--expires",
+        "2027-03-15",
+        "--reason",
+        "welcome",
+        "--by",
+        "ops@example.com",
+        "--id",
+        "welcome-a1",
+    ];
+    assert!(admin(&ctx, &grant)
+        .await
+        .expect("grant")
+        .contains("granted 10 USD to a1 as welcome-a1"));
+    let err = admin(&ctx, &grant).await.expect_err("same id");
+    assert!(err.to_string().contains("exists already"), "{err}");
+    for (args, why) in [
+        (vec!["--amount", "-5"], "positive amount"),
+        (vec!["--amount", "0.001"], "whole minor units"),
+        (
+            vec!["--amount", "5", "--expires", "2026-11-01"],
+            "must be later than now",
+        ),
+    ] {
+        let mut full = vec![
+            "credits",
+            "grant",
+            "--account",
+            "a1",
+            "--kind",
+            "paid",
+            "--reason",
+            "r",
+            "--by",
+            "ops",
+        ];
+        full.extend(args);
+        let err = admin(&ctx, &full).await.expect_err(why);
+        assert!(err.to_string().contains(why), "{err} should say {why}");
+    }
+    let parse = Cli::try_parse_from([
+        "billing-admin",
+        "credits",
+        "grant",
+        "--account",
+        "a",
+        "--amount",
+        "5",
+        "--kind",
+        "free",
+        "--reason",
+        "r",
+        "--by",
+        "o",
+    ])
+    .expect_err("kind");
+    assert!(parse.to_string().contains("promotional or paid"), "{parse}");
+
+    let listed: Value = serde_json::from_str(
+        &admin(&ctx, &["--json", "credits", "list", "--account", "a1"])
+            .await
+            .expect("list"),
+    )
+    .expect("json");
+    assert_eq!(
+        listed["grants"].as_array().map(Vec::len),
+        Some(1),
+        "refused grants stored nothing"
+    );
+    assert_eq!(listed["balance"], "10");
+    assert_eq!(
+        listed["grants"][0]["grant"]["expires_at"],
+        "2027-03-15T00:00:00Z"
+    );
+
+    let out = admin(
+        &ctx,
+        &[
+            "credits",
+            "revoke",
+            "--account",
+            "a1",
+            "--grant",
+            "welcome-a1",
+            "--reason",
+            "duplicate account",
+            "--by",
+            "ops@example.com",
+        ],
+    )
+    .await
+    .expect("revoke");
+    assert!(out.contains("revoked 10 USD"), "{out}");
+    let listed: Value = serde_json::from_str(
+        &admin(&ctx, &["--json", "credits", "list", "--account", "a1"])
+            .await
+            .expect("list"),
+    )
+    .expect("json");
+    assert_eq!(listed["balance"], "0");
+    let err = admin(
+        &ctx,
+        &[
+            "credits",
+            "revoke",
+            "--account",
+            "a1",
+            "--grant",
+            "nope",
+            "--reason",
+            "r",
+            "--by",
+            "o",
+        ],
+    )
+    .await
+    .expect_err("unknown grant");
+    assert!(err.to_string().contains("no grant `nope`"), "{err}");
+}

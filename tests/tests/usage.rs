@@ -8,12 +8,10 @@ use billing_app::clock::FixedClock;
 use billing_app::events::UsageEvent;
 use billing_app::ids::{AccountId, SessionId};
 use billing_app::ingest::{IngestError, IngestPolicy, Recorded, Refusal, UsageRecorder};
-use billing_app::memory::MemoryStore;
 use billing_app::store::{AccountState, UsageStore};
-use billing_dynamodb::DynamoDbStore;
 use billing_rules::rating::{LineKey, UsageTotals};
 use billing_rules::usage::SessionLimits;
-use billing_rules::{Currency, Month, ServiceId};
+use billing_rules::{Month, ServiceId};
 use chrono::{DateTime, TimeDelta, Utc};
 use rust_decimal::Decimal;
 use serde_json::json;
@@ -65,17 +63,6 @@ fn record(id: &str, account: &str, service: &str, start: &str, stop: &str) -> Us
                "started_at": start, "stopped_at": stop}),
     )
     .expect("valid usage record")
-}
-
-async fn memory_store() -> MemoryStore {
-    MemoryStore::new(Currency::Usd)
-}
-
-async fn dynamodb_store() -> DynamoDbStore {
-    let client = aws_sdk_dynamodb::Client::new(&e2e::local_aws().await);
-    let table = e2e::unique_name("usage");
-    e2e::create_table_from_template(&client, &table).await;
-    DynamoDbStore::new(client, table, Currency::Usd)
 }
 
 /// A recorder over a store with prices: gpu 2.50/h (2.10/h from 15 Nov), vm 0.125/h.
@@ -454,28 +441,7 @@ async fn concurrent_events_for_one_account_never_lose_an_update<S: UsageStore + 
     );
 }
 
-macro_rules! on_both_stores {
-    ($($scenario:ident),* $(,)?) => {
-        mod in_memory {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $scenario() {
-                    super::$scenario(super::memory_store().await).await;
-                }
-            )*
-        }
-        mod on_dynamodb {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $scenario() {
-                    super::$scenario(super::dynamodb_store().await).await;
-                }
-            )*
-        }
-    };
-}
-
-on_both_stores!(
+e2e::on_both_stores!(
     a_duplicate_event_is_counted_once,
     a_stop_before_its_start_is_matched_when_the_start_arrives,
     a_duplicate_start_never_opens_a_second_session,

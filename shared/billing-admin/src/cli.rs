@@ -3,19 +3,21 @@
 
 use std::io::Write;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use clap::{Parser, Subcommand};
 use rust_decimal::Decimal;
 use serde_json::json;
 
 use billing_app::alerts::{AlertSettings, AlertStore};
 use billing_app::clock::FixedClock;
+use billing_app::credits::{CreditStore, LedgerEntry, NewGrant};
 use billing_app::events::{UsageEvent, USAGE_RECORDED};
 use billing_app::ids::AccountId;
 use billing_app::ingest::{IngestError, IngestPolicy, UsageRecorder, PRICE_NOTICE};
 use billing_app::notify::EmailAddress;
 use billing_app::store::{StoreError, UsageStore};
 use billing_dynamodb::DynamoDbStore;
+use billing_rules::credits::{balance_at, GrantKind};
 use billing_rules::estimate::{estimate_month, MonthEstimate};
 use billing_rules::rating::RatedLine;
 use billing_rules::thresholds::Thresholds;
@@ -51,6 +53,80 @@ pub enum Command {
     /// Cost alerts.
     #[command(subcommand)]
     Alerts(AlertsCommand),
+    /// Credit grants and their ledger.
+    #[command(subcommand)]
+    Credits(CreditsCommand),
+}
+
+/// Credit commands. Grants are valid in whole UTC days: from 00:00 of `--effective` to 00:00 of
+/// `--expires` (a grant expiring 2026-03-15 pays for hours that start before 15 March).
+#[derive(Debug, Subcommand)]
+pub enum CreditsCommand {
+    /// Grants credits to an account.
+    Grant {
+        /// The account.
+        #[arg(long)]
+        account: String,
+        /// The amount, in the price list's currency.
+        #[arg(long, allow_negative_numbers = true)]
+        amount: Decimal,
+        /// promotional or paid.
+        #[arg(long, value_parser = parse_kind)]
+        kind: GrantKind,
+        /// Lower numbers are used first.
+        #[arg(long, default_value_t = 0)]
+        priority: u32,
+        /// First day it pays for (default: today).
+        #[arg(long)]
+        effective: Option<NaiveDate>,
+        /// The day it no longer pays for (default: never expires).
+        #[arg(long)]
+        expires: Option<NaiveDate>,
+        /// Why (kept in the ledger).
+        #[arg(long)]
+        reason: String,
+        /// Who (kept in the ledger).
+        #[arg(long)]
+        by: String,
+        /// The grant's id (default: derived from the account and the time).
+        #[arg(long)]
+        id: Option<String>,
+    },
+    /// Lists an account's grants, what is left and what each paid for.
+    List {
+        /// The account.
+        #[arg(long)]
+        account: String,
+    },
+    /// Revokes the unused part of a grant.
+    Revoke {
+        /// The account.
+        #[arg(long)]
+        account: String,
+        /// The grant.
+        #[arg(long)]
+        grant: String,
+        /// Why (kept in the ledger).
+        #[arg(long)]
+        reason: String,
+        /// Who (kept in the ledger).
+        #[arg(long)]
+        by: String,
+    },
+}
+
+fn parse_kind(s: &str) -> Result<GrantKind, String> {
+    match s {
+        "promotional" => Ok(GrantKind::Promotional),
+        "paid" => Ok(GrantKind::Paid),
+        other => Err(format!(
+            "`{other}` is not a kind of credit: use promotional or paid"
+        )),
+    }
+}
+
+fn midnight(day: NaiveDate) -> DateTime<Utc> {
+    day.and_time(chrono::NaiveTime::MIN).and_utc()
 }
 
 /// Alert commands.
@@ -245,10 +321,136 @@ pub async fn run(cli: Cli, ctx: &Context, out: &mut dyn Write) -> Result<(), Adm
                 ctx.currency
             )?;
         }
+        Command::Credits(command) => credits(&store, ctx, command, cli.json, out).await?,
         Command::Account(AccountCommand::Show { account, month }) => {
             let account = AccountId::parse(&account).map_err(invalid)?;
             let month = month.unwrap_or_else(|| Month::of(ctx.now));
             show_account(&store, ctx, &account, month, cli.json, out).await?;
+        }
+    }
+    Ok(())
+}
+
+async fn credits(
+    store: &DynamoDbStore,
+    ctx: &Context,
+    command: CreditsCommand,
+    as_json: bool,
+    out: &mut dyn Write,
+) -> Result<(), AdminError> {
+    match command {
+        CreditsCommand::Grant {
+            account,
+            amount,
+            kind,
+            priority,
+            effective,
+            expires,
+            reason,
+            by,
+            id,
+        } => {
+            let account = AccountId::parse(&account).map_err(invalid)?;
+            let id = id.unwrap_or_else(|| format!("grant-{}", ctx.now.timestamp_millis()));
+            let effective = midnight(effective.unwrap_or_else(|| ctx.now.date_naive()));
+            let grant = NewGrant::new(
+                id,
+                ctx.currency,
+                kind,
+                priority,
+                amount,
+                effective,
+                expires.map(midnight),
+                ctx.now,
+                by,
+                reason,
+            )
+            .map_err(invalid)?;
+            store
+                .create_grant(&account, &grant)
+                .await?
+                .map_err(invalid)?;
+            let g = grant.grant();
+            writeln!(
+                out,
+                "granted {} {} to {account} as {}",
+                g.amount, ctx.currency, g.grant.id
+            )?;
+        }
+        CreditsCommand::List { account } => {
+            let account = AccountId::parse(&account).map_err(invalid)?;
+            let grants = store.grants(&account).await?;
+            let ledger = store.ledger(&account).await?;
+            let paid_for = |id: &str| -> Vec<(Month, Decimal)> {
+                ledger
+                    .iter()
+                    .filter_map(|e| match e {
+                        LedgerEntry::Used {
+                            grant_id,
+                            amount,
+                            invoice_month,
+                            ..
+                        } if grant_id == id => Some((*invoice_month, *amount)),
+                        _ => None,
+                    })
+                    .collect()
+            };
+            if as_json {
+                let rows: Vec<_> = grants
+                    .iter()
+                    .map(|g| {
+                        let uses: Vec<_> = paid_for(&g.grant.id)
+                            .into_iter()
+                            .map(|(m, a)| json!({"invoice_month": m, "amount": a}))
+                            .collect();
+                        json!({"grant": g, "paid_for": uses, "valid_now": g.grant.is_valid_at(ctx.now)})
+                    })
+                    .collect();
+                writeln!(
+                    out,
+                    "{}",
+                    json!({"account": account, "currency": ctx.currency, "grants": rows,
+                                           "balance": balance_at(&grants.iter().map(|g| g.grant.clone()).collect::<Vec<_>>(), ctx.now)})
+                )?;
+                return Ok(());
+            }
+            writeln!(
+                out,
+                "{:<24} {:<12} {:>4} {:>10} {:>10} {:<11} {:<11} reason",
+                "grant", "kind", "prio", "amount", "left", "from", "expires"
+            )?;
+            for g in &grants {
+                let c = &g.grant;
+                let day = |t: DateTime<Utc>| t.date_naive().to_string();
+                writeln!(
+                    out,
+                    "{:<24} {:<12} {:>4} {:>10} {:>10} {:<11} {:<11} {}",
+                    c.id,
+                    format!("{:?}", c.kind).to_lowercase(),
+                    c.priority,
+                    g.amount,
+                    c.remaining,
+                    day(c.effective_at),
+                    c.expires_at.map_or_else(|| "never".to_owned(), day),
+                    g.reason
+                )?;
+                for (month, amount) in paid_for(&c.id) {
+                    writeln!(out, "    paid {amount} of the {month} invoice")?;
+                }
+            }
+        }
+        CreditsCommand::Revoke {
+            account,
+            grant,
+            reason,
+            by,
+        } => {
+            let account = AccountId::parse(&account).map_err(invalid)?;
+            let left = store
+                .revoke_grant(&account, &grant, &by, &reason, ctx.now)
+                .await?
+                .map_err(invalid)?;
+            writeln!(out, "revoked {left} {} left on {grant}", ctx.currency)?;
         }
     }
     Ok(())

@@ -5,6 +5,8 @@
 //! - [`store`]: the storage port ([`store::UsageStore`]) in domain terms.
 //! - [`ingest`]: recording usage events exactly once.
 //! - [`alerts`]: cost threshold alerts, sent once per threshold and month.
+//! - [`credits`]: credit grants and their append-only ledger.
+//! - [`invoices`]: invoice records, one per account and month, statuses moving forward only.
 //! - [`notify`]: the mail and event ports.
 //! - [`clock`]: the injected clock.
 //! - [`memory`]: an in-memory store for tests of the use cases.
@@ -13,9 +15,11 @@
 
 pub mod alerts;
 pub mod clock;
+pub mod credits;
 pub mod events;
 pub mod ids;
 pub mod ingest;
+pub mod invoices;
 pub mod memory;
 pub mod notify;
 pub mod store;

@@ -13,7 +13,9 @@ use billing_rules::rating::{LineKey, UsageTotals};
 use billing_rules::{Currency, Month, ServiceId};
 
 use crate::alerts::{AlertOutcome, AlertSettings, AlertStore};
+use crate::credits::{CreditStore, GrantError, LedgerEntry, NewGrant, StoredGrant};
 use crate::ids::{AccountId, EventId, SessionId};
+use crate::invoices::{Advance, InvoiceRecord, InvoiceStatus, InvoiceStore};
 use crate::store::{
     AccountState, CommitOutcome, MonthUsage, SessionRecord, StoreError, UsageCommit, UsageContext,
     UsageStore,
@@ -31,6 +33,9 @@ struct State {
     alerts: HashMap<AccountId, AlertSettings>,
     /// `None` while being sent.
     alert_marks: HashMap<(AccountId, Month, Decimal), Option<AlertOutcome>>,
+    grants: BTreeMap<(AccountId, String), StoredGrant>,
+    ledger: Vec<(AccountId, LedgerEntry)>,
+    invoices: BTreeMap<(AccountId, Month), InvoiceRecord>,
 }
 
 /// The in-memory store; clones share the same data.
@@ -233,6 +238,142 @@ impl AlertStore for MemoryStore {
             Some(outcome),
         );
         Ok(())
+    }
+}
+
+impl CreditStore for MemoryStore {
+    async fn create_grant(
+        &self,
+        account: &AccountId,
+        grant: &NewGrant,
+    ) -> Result<Result<(), GrantError>, StoreError> {
+        let mut st = self.state();
+        let g = grant.grant();
+        let key = (account.clone(), g.grant.id.clone());
+        if st.grants.contains_key(&key) {
+            return Ok(Err(GrantError::Exists(g.grant.id.clone())));
+        }
+        st.grants.insert(key, g.clone());
+        st.ledger.push((
+            account.clone(),
+            LedgerEntry::Granted {
+                grant_id: g.grant.id.clone(),
+                amount: g.amount,
+                by: g.granted_by.clone(),
+                reason: g.reason.clone(),
+                at: g.grant.granted_at,
+            },
+        ));
+        Ok(Ok(()))
+    }
+
+    async fn grants(&self, account: &AccountId) -> Result<Vec<StoredGrant>, StoreError> {
+        Ok(self
+            .state()
+            .grants
+            .iter()
+            .filter(|((a, _), _)| a == account)
+            .map(|(_, g)| g.clone())
+            .collect())
+    }
+
+    async fn revoke_grant(
+        &self,
+        account: &AccountId,
+        grant_id: &str,
+        by: &str,
+        reason: &str,
+        at: DateTime<Utc>,
+    ) -> Result<Result<Decimal, GrantError>, StoreError> {
+        if by.trim().is_empty() || reason.trim().is_empty() {
+            return Ok(Err(GrantError::Unaccounted));
+        }
+        let mut st = self.state();
+        let Some(g) = st.grants.get_mut(&(account.clone(), grant_id.to_owned())) else {
+            return Ok(Err(GrantError::Unknown(grant_id.to_owned())));
+        };
+        let left = std::mem::take(&mut g.grant.remaining);
+        st.ledger.push((
+            account.clone(),
+            LedgerEntry::Revoked {
+                grant_id: grant_id.to_owned(),
+                amount: left,
+                by: by.to_owned(),
+                reason: reason.to_owned(),
+                at,
+            },
+        ));
+        Ok(Ok(left))
+    }
+
+    async fn ledger(&self, account: &AccountId) -> Result<Vec<LedgerEntry>, StoreError> {
+        Ok(self
+            .state()
+            .ledger
+            .iter()
+            .filter(|(a, _)| a == account)
+            .map(|(_, e)| e.clone())
+            .collect())
+    }
+}
+
+impl InvoiceStore for MemoryStore {
+    async fn create_invoice(
+        &self,
+        account: &AccountId,
+        record: &InvoiceRecord,
+    ) -> Result<bool, StoreError> {
+        let mut st = self.state();
+        let key = (account.clone(), record.month);
+        if st.invoices.contains_key(&key) {
+            return Ok(false);
+        }
+        st.invoices.insert(key, record.clone());
+        Ok(true)
+    }
+
+    async fn invoice(
+        &self,
+        account: &AccountId,
+        month: Month,
+    ) -> Result<Option<InvoiceRecord>, StoreError> {
+        Ok(self
+            .state()
+            .invoices
+            .get(&(account.clone(), month))
+            .cloned())
+    }
+
+    async fn invoices(&self, account: &AccountId) -> Result<Vec<InvoiceRecord>, StoreError> {
+        let mut all: Vec<InvoiceRecord> = self
+            .state()
+            .invoices
+            .iter()
+            .filter(|((a, _), _)| a == account)
+            .map(|(_, r)| r.clone())
+            .collect();
+        all.reverse();
+        Ok(all)
+    }
+
+    async fn advance_invoice(
+        &self,
+        account: &AccountId,
+        month: Month,
+        to: InvoiceStatus,
+    ) -> Result<Advance, StoreError> {
+        let mut st = self.state();
+        let Some(r) = st.invoices.get_mut(&(account.clone(), month)) else {
+            return Ok(Advance::Missing);
+        };
+        Ok(if r.status == to {
+            Advance::Unchanged
+        } else if r.status.can_become(to) {
+            r.status = to;
+            Advance::Advanced
+        } else {
+            Advance::Refused(r.status)
+        })
     }
 }
 

@@ -25,13 +25,16 @@ use chrono::{DateTime, TimeDelta, Utc};
 use rust_decimal::Decimal;
 
 use billing_app::alerts::{AlertOutcome, AlertSettings, AlertStore};
+use billing_app::credits::{CreditStore, GrantError, LedgerEntry, NewGrant, StoredGrant};
 use billing_app::ids::{AccountId, EventId, SessionId};
+use billing_app::invoices::{Advance, InvoiceRecord, InvoiceStatus, InvoiceStore};
 use billing_app::notify::EmailAddress;
 use billing_app::store::{
     AccountState, CommitOutcome, MonthUsage, SessionRecord, StoreError, UsageCommit, UsageContext,
     UsageStore,
 };
 use billing_rules::credits::UsageSlice;
+use billing_rules::credits::{CreditGrant, GrantKind};
 use billing_rules::pricing::PriceList;
 use billing_rules::rating::{LineKey, UsageTotals};
 use billing_rules::thresholds::Thresholds;
@@ -646,5 +649,357 @@ impl AlertStore for DynamoDbStore {
             .await
             .map_err(ddb_err)?;
         Ok(())
+    }
+}
+
+fn grant_item(account: &AccountId, g: &StoredGrant) -> Item {
+    let mut item = keys(&account_pk(account), &format!("GRANT#{}", g.grant.id));
+    item.insert("grant_id".into(), s(&g.grant.id));
+    item.insert(
+        "kind".into(),
+        s(match g.grant.kind {
+            GrantKind::Promotional => "promotional",
+            GrantKind::Paid => "paid",
+        }),
+    );
+    item.insert("priority".into(), n(g.grant.priority));
+    item.insert("amount".into(), n(g.amount));
+    item.insert("remaining".into(), n(g.grant.remaining));
+    item.insert("effective_at".into(), s(time_s(g.grant.effective_at)));
+    if let Some(exp) = g.grant.expires_at {
+        item.insert("expires_at".into(), s(time_s(exp)));
+    }
+    item.insert("granted_at".into(), s(time_s(g.grant.granted_at)));
+    item.insert("granted_by".into(), s(&g.granted_by));
+    item.insert("reason".into(), s(&g.reason));
+    item
+}
+
+fn parse_grant(item: &Item) -> Result<StoredGrant, StoreError> {
+    let kind = match req_s(item, "kind")? {
+        "promotional" => GrantKind::Promotional,
+        "paid" => GrantKind::Paid,
+        other => {
+            return Err(StoreError::Corrupt {
+                key: req_s(item, "SK")?.to_owned(),
+                problem: format!("unknown grant kind `{other}`"),
+            })
+        }
+    };
+    let required_time = |name: &str| {
+        opt_time(item, name)?.ok_or_else(|| StoreError::Corrupt {
+            key: req_s(item, "SK").unwrap_or_default().to_owned(),
+            problem: format!("missing `{name}`"),
+        })
+    };
+    Ok(StoredGrant {
+        grant: CreditGrant {
+            id: req_s(item, "grant_id")?.to_owned(),
+            kind,
+            priority: u32::try_from(req_u64(item, "priority")?).unwrap_or(u32::MAX),
+            remaining: req_decimal(item, "remaining")?,
+            effective_at: required_time("effective_at")?,
+            expires_at: opt_time(item, "expires_at")?,
+            granted_at: required_time("granted_at")?,
+        },
+        amount: req_decimal(item, "amount")?,
+        granted_by: req_s(item, "granted_by")?.to_owned(),
+        reason: req_s(item, "reason")?.to_owned(),
+    })
+}
+
+fn ledger_put(
+    table: &str,
+    account: &AccountId,
+    entry: &LedgerEntry,
+) -> Result<TransactWriteItem, StoreError> {
+    let (grant_id, at, kind) = match entry {
+        LedgerEntry::Granted { grant_id, at, .. } => (grant_id, at, "granted"),
+        LedgerEntry::Used { grant_id, at, .. } => (grant_id, at, "used"),
+        LedgerEntry::Revoked { grant_id, at, .. } => (grant_id, at, "revoked"),
+    };
+    let mut item = keys(
+        &account_pk(account),
+        &format!("LEDGER#{}#{grant_id}#{kind}", time_s(*at)),
+    );
+    let json = serde_json::to_string(entry).map_err(ddb_err)?;
+    item.insert("entry".into(), s(json));
+    Ok(TransactWriteItem::builder()
+        .put(
+            Put::builder()
+                .table_name(table)
+                .set_item(Some(item))
+                .condition_expression("attribute_not_exists(PK)")
+                .build()
+                .map_err(ddb_err)?,
+        )
+        .build())
+}
+
+fn transaction_failed<E>(err: &SdkError<TransactWriteItemsError, E>) -> bool {
+    matches!(
+        err.as_service_error(),
+        Some(TransactWriteItemsError::TransactionCanceledException(_))
+    )
+}
+
+impl CreditStore for DynamoDbStore {
+    async fn create_grant(
+        &self,
+        account: &AccountId,
+        grant: &NewGrant,
+    ) -> Result<Result<(), GrantError>, StoreError> {
+        let g = grant.grant();
+        let put = TransactWriteItem::builder()
+            .put(
+                Put::builder()
+                    .table_name(&self.table)
+                    .set_item(Some(grant_item(account, g)))
+                    .condition_expression("attribute_not_exists(PK)")
+                    .build()
+                    .map_err(ddb_err)?,
+            )
+            .build();
+        let entry = LedgerEntry::Granted {
+            grant_id: g.grant.id.clone(),
+            amount: g.amount,
+            by: g.granted_by.clone(),
+            reason: g.reason.clone(),
+            at: g.grant.granted_at,
+        };
+        let out = self
+            .client
+            .transact_write_items()
+            .transact_items(put)
+            .transact_items(ledger_put(&self.table, account, &entry)?)
+            .send()
+            .await;
+        match out {
+            Ok(_) => Ok(Ok(())),
+            Err(e) if transaction_failed(&e) => Ok(Err(GrantError::Exists(g.grant.id.clone()))),
+            Err(e) => Err(ddb_err(e)),
+        }
+    }
+
+    async fn grants(&self, account: &AccountId) -> Result<Vec<StoredGrant>, StoreError> {
+        self.query_all(
+            None,
+            "PK = :pk AND begins_with(SK, :prefix)",
+            HashMap::from([
+                (":pk".to_owned(), s(account_pk(account))),
+                (":prefix".to_owned(), s("GRANT#")),
+            ]),
+            true,
+        )
+        .await?
+        .iter()
+        .map(parse_grant)
+        .collect()
+    }
+
+    async fn revoke_grant(
+        &self,
+        account: &AccountId,
+        grant_id: &str,
+        by: &str,
+        reason: &str,
+        at: DateTime<Utc>,
+    ) -> Result<Result<Decimal, GrantError>, StoreError> {
+        if by.trim().is_empty() || reason.trim().is_empty() {
+            return Ok(Err(GrantError::Unaccounted));
+        }
+        let sk = format!("GRANT#{grant_id}");
+        for _ in 0..5 {
+            let Some(item) = self.get(&account_pk(account), &sk).await? else {
+                return Ok(Err(GrantError::Unknown(grant_id.to_owned())));
+            };
+            let left = req_decimal(&item, "remaining")?;
+            let update = Update::builder()
+                .table_name(&self.table)
+                .set_key(Some(keys(&account_pk(account), &sk)))
+                .update_expression("SET remaining = :zero")
+                .condition_expression("remaining = :seen")
+                .expression_attribute_values(":zero", n(0))
+                .expression_attribute_values(":seen", n(left))
+                .build()
+                .map_err(ddb_err)?;
+            let entry = LedgerEntry::Revoked {
+                grant_id: grant_id.to_owned(),
+                amount: left,
+                by: by.to_owned(),
+                reason: reason.to_owned(),
+                at,
+            };
+            let out = self
+                .client
+                .transact_write_items()
+                .transact_items(TransactWriteItem::builder().update(update).build())
+                .transact_items(ledger_put(&self.table, account, &entry)?)
+                .send()
+                .await;
+            match out {
+                Ok(_) => return Ok(Ok(left)),
+                Err(e) if transaction_failed(&e) => continue,
+                Err(e) => return Err(ddb_err(e)),
+            }
+        }
+        Err(StoreError::Corrupt {
+            key: sk,
+            problem: "the grant kept changing while it was being revoked".into(),
+        })
+    }
+
+    async fn ledger(&self, account: &AccountId) -> Result<Vec<LedgerEntry>, StoreError> {
+        self.query_all(
+            None,
+            "PK = :pk AND begins_with(SK, :prefix)",
+            HashMap::from([
+                (":pk".to_owned(), s(account_pk(account))),
+                (":prefix".to_owned(), s("LEDGER#")),
+            ]),
+            true,
+        )
+        .await?
+        .iter()
+        .map(|item| {
+            serde_json::from_str(req_s(item, "entry")?).map_err(|e| StoreError::Corrupt {
+                key: req_s(item, "SK").unwrap_or_default().to_owned(),
+                problem: e.to_string(),
+            })
+        })
+        .collect()
+    }
+}
+
+fn invoice_sk(month: Month) -> String {
+    format!("INVOICE#{month}")
+}
+
+fn parse_invoice(item: &Item) -> Result<InvoiceRecord, StoreError> {
+    let corrupt = |problem: String| StoreError::Corrupt {
+        key: req_s(item, "SK").unwrap_or_default().to_owned(),
+        problem,
+    };
+    let opt_s = |name: &str| item.get(name).and_then(|v| v.as_s().ok()).cloned();
+    Ok(InvoiceRecord {
+        month: req_month(item, "month")?,
+        currency: req_s(item, "currency")?
+            .parse()
+            .map_err(|e: billing_rules::money::MoneyError| corrupt(e.to_string()))?,
+        status: req_s(item, "status")?
+            .parse()
+            .map_err(|e: billing_app::invoices::UnknownStatus| corrupt(e.to_string()))?,
+        gross: req_decimal(item, "gross")?,
+        credits_applied: req_decimal(item, "credits_applied")?,
+        amount_charged: req_decimal(item, "amount_charged")?,
+        stripe_invoice_id: opt_s("stripe_invoice_id"),
+        hosted_invoice_url: opt_s("hosted_invoice_url"),
+    })
+}
+
+impl InvoiceStore for DynamoDbStore {
+    async fn create_invoice(
+        &self,
+        account: &AccountId,
+        r: &InvoiceRecord,
+    ) -> Result<bool, StoreError> {
+        let mut item = keys(&account_pk(account), &invoice_sk(r.month));
+        item.insert("month".into(), s(r.month.to_string()));
+        item.insert("currency".into(), s(r.currency.code()));
+        item.insert("status".into(), s(r.status.as_str()));
+        item.insert("gross".into(), n(r.gross));
+        item.insert("credits_applied".into(), n(r.credits_applied));
+        item.insert("amount_charged".into(), n(r.amount_charged));
+        if let Some(id) = &r.stripe_invoice_id {
+            item.insert("stripe_invoice_id".into(), s(id));
+        }
+        if let Some(url) = &r.hosted_invoice_url {
+            item.insert("hosted_invoice_url".into(), s(url));
+        }
+        let out = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(PK)")
+            .send()
+            .await;
+        match out {
+            Ok(_) => Ok(true),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|se| se.is_conditional_check_failed_exception()) =>
+            {
+                Ok(false)
+            }
+            Err(e) => Err(ddb_err(e)),
+        }
+    }
+
+    async fn invoice(
+        &self,
+        account: &AccountId,
+        month: Month,
+    ) -> Result<Option<InvoiceRecord>, StoreError> {
+        self.get(&account_pk(account), &invoice_sk(month))
+            .await?
+            .as_ref()
+            .map(parse_invoice)
+            .transpose()
+    }
+
+    async fn invoices(&self, account: &AccountId) -> Result<Vec<InvoiceRecord>, StoreError> {
+        let mut all = self
+            .query_all(
+                None,
+                "PK = :pk AND begins_with(SK, :prefix)",
+                HashMap::from([
+                    (":pk".to_owned(), s(account_pk(account))),
+                    (":prefix".to_owned(), s("INVOICE#")),
+                ]),
+                true,
+            )
+            .await?
+            .iter()
+            .map(parse_invoice)
+            .collect::<Result<Vec<_>, _>>()?;
+        all.reverse();
+        Ok(all)
+    }
+
+    async fn advance_invoice(
+        &self,
+        account: &AccountId,
+        month: Month,
+        to: InvoiceStatus,
+    ) -> Result<Advance, StoreError> {
+        let from = InvoiceStatus::predecessors(to);
+        let placeholders: Vec<String> = (0..from.len()).map(|i| format!(":from{i}")).collect();
+        let mut update = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(keys(&account_pk(account), &invoice_sk(month))))
+            .update_expression("SET #status = :to")
+            .condition_expression(format!("#status IN ({})", placeholders.join(", ")))
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":to", s(to.as_str()));
+        for (p, st) in placeholders.iter().zip(&from) {
+            update = update.expression_attribute_values(p, s(st.as_str()));
+        }
+        match update.send().await {
+            Ok(_) => Ok(Advance::Advanced),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|se| se.is_conditional_check_failed_exception()) =>
+            {
+                Ok(match self.invoice(account, month).await? {
+                    None => Advance::Missing,
+                    Some(r) if r.status == to => Advance::Unchanged,
+                    Some(r) => Advance::Refused(r.status),
+                })
+            }
+            Err(e) => Err(ddb_err(e)),
+        }
     }
 }
