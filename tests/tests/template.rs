@@ -81,3 +81,44 @@ fn no_function_policy_grants_a_wildcard_action() {
         }
     }
 }
+
+#[test]
+fn the_http_api_routes_are_exactly_the_documented_ones() {
+    let t = template();
+    let mut deployed: Vec<(String, String)> = functions(&t)
+        .iter()
+        .flat_map(|(_, r)| {
+            r["Properties"]["Events"]
+                .as_mapping()
+                .into_iter()
+                .flatten()
+                .filter(|(_, e)| e["Type"] == "HttpApi")
+                .map(|(_, e)| {
+                    let p = &e["Properties"];
+                    (
+                        p["Path"].as_str().unwrap_or_default().to_owned(),
+                        p["Method"].as_str().unwrap_or_default().to_uppercase(),
+                    )
+                })
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    deployed.sort();
+    let doc: Value =
+        serde_yaml::from_str(include_str!("../../docs/openapi.yaml")).expect("openapi.yaml");
+    let mut documented: Vec<(String, String)> = doc["paths"]
+        .as_mapping()
+        .expect("paths")
+        .iter()
+        .flat_map(|(path, ops)| {
+            let path = path.as_str().unwrap_or_default().to_owned();
+            ops.as_mapping()
+                .into_iter()
+                .flatten()
+                .filter_map(|(m, _)| m.as_str().map(str::to_uppercase))
+                .map(move |m| (path.clone(), m))
+        })
+        .collect();
+    documented.sort();
+    assert_eq!(deployed, documented);
+}

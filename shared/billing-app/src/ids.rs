@@ -71,8 +71,8 @@ id_type!(
     SessionId, "session id", 128
 );
 id_type!(
-    /// A usage event's unique id: the key of exactly-once processing.
-    EventId, "event id", 128
+    /// A usage event's unique id: the key of exactly-once processing (room for `deletion:<session>`).
+    EventId, "event id", 140
 );
 id_type!(
     /// The resource a session ran on (a VM id, a volume id), for the usage detail.

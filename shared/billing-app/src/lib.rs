@@ -6,6 +6,7 @@
 //! - [`ingest`]: recording usage events exactly once.
 //! - [`alerts`]: cost threshold alerts, sent once per threshold and month.
 //! - [`credits`]: credit grants and their append-only ledger.
+//! - [`dashboard`]: the billing page: summary, usage, invoices, alerts, account deletion.
 //! - [`invoices`]: invoice records, one per account and month, statuses moving forward only.
 //! - [`notify`]: the mail and event ports.
 //! - [`clock`]: the injected clock.
@@ -16,6 +17,7 @@
 pub mod alerts;
 pub mod clock;
 pub mod credits;
+pub mod dashboard;
 pub mod events;
 pub mod ids;
 pub mod ingest;

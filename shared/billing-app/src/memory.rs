@@ -69,6 +69,16 @@ impl UsageStore for MemoryStore {
         Ok(())
     }
 
+    async fn mark_deleted(
+        &self,
+        account: &AccountId,
+        at: DateTime<Utc>,
+    ) -> Result<DateTime<Utc>, StoreError> {
+        let mut st = self.state();
+        let state = st.accounts.entry(account.clone()).or_default();
+        Ok(*state.deleted_at.get_or_insert(at))
+    }
+
     async fn usage_context(
         &self,
         event: &EventId,

@@ -146,6 +146,14 @@ pub trait UsageStore: Send + Sync {
         state: &AccountState,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
+    /// Marks an account deleted at `at`, unless it was deleted before; returns the deletion time in
+    /// force (the first one).
+    fn mark_deleted(
+        &self,
+        account: &AccountId,
+        at: DateTime<Utc>,
+    ) -> impl Future<Output = Result<DateTime<Utc>, StoreError>> + Send;
+
     /// Reads the account and the session an event is about, and whether it was processed before.
     fn usage_context(
         &self,

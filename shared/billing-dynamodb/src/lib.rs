@@ -240,6 +240,26 @@ impl UsageStore for DynamoDbStore {
         Ok(())
     }
 
+    async fn mark_deleted(
+        &self,
+        account: &AccountId,
+        at: DateTime<Utc>,
+    ) -> Result<DateTime<Utc>, StoreError> {
+        let out = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(keys(&account_pk(account), ACCOUNT_SK)))
+            .update_expression("SET deleted_at = if_not_exists(deleted_at, :at)")
+            .expression_attribute_values(":at", s(time_s(at)))
+            .return_values(aws_sdk_dynamodb::types::ReturnValue::AllNew)
+            .send()
+            .await
+            .map_err(ddb_err)?;
+        let item = out.attributes.unwrap_or_default();
+        Ok(opt_time(&item, "deleted_at")?.unwrap_or(at))
+    }
+
     async fn usage_context(
         &self,
         event: &EventId,

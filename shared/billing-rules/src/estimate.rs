@@ -6,10 +6,12 @@ use rust_decimal::Decimal;
 use serde::Serialize;
 
 use crate::calendar::Month;
+use crate::credits::UsageSlice;
 use crate::money::Currency;
 use crate::rating::{
     accumulate_month, lines_total, rate_lines, LineKey, PricedSession, RatedLine, UsageTotals,
 };
+use crate::usage::hours_by_day;
 
 /// A month's figures at an instant.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -59,6 +61,28 @@ pub fn estimate_month(
     }
 }
 
+/// The exact amount per UTC day of the hours open sessions start in `month` before `until`: what
+/// credits would pay for if they kept running (the projection's slices).
+pub fn open_session_days(
+    month: Month,
+    open: &[PricedSession],
+    until: DateTime<Utc>,
+) -> Vec<UsageSlice> {
+    let until = until.min(month.end());
+    open.iter()
+        .flat_map(|s| {
+            hours_by_day(s.started_at, until)
+                .into_iter()
+                .filter(|(day, _)| {
+                    Month::of(day.and_time(chrono::NaiveTime::MIN).and_utc()) == month
+                })
+                .map(move |(day, hours)| {
+                    UsageSlice::day(day, UsageTotals::of(hours, s.hourly_price).amount)
+                })
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -102,6 +126,21 @@ mod tests {
         assert_eq!(e.month_to_date_total, d("6.50"));
         assert_eq!(e.projected[0].hours, 36);
         assert_eq!(e.projected_total, d("18.00"));
+    }
+
+    #[test]
+    fn open_sessions_project_their_day_amounts_to_the_month_end_only() {
+        let month: Month = "2026-04".parse().expect("m");
+        let open = [PricedSession {
+            service: ServiceId::parse("vm").expect("s"),
+            hourly_price: d("0.50"),
+            started_at: at("2026-04-29T22:10:00Z"),
+            stopped_at: None,
+        }];
+        let days = open_session_days(month, &open, month.end());
+        let amounts: Vec<Decimal> = days.iter().map(|s| s.amount).collect();
+        // 29th: 22:10 and 23:10 (2 h); 30th: 24 h; nothing of May.
+        assert_eq!(amounts, vec![d("1.00"), d("12.00")]);
     }
 
     #[test]

@@ -1,0 +1,718 @@
+//! Translation only: an HTTP API request → the account from the verified JWT claim → a dashboard call
+//! → a JSON response. Errors are problem documents (RFC 9457): 400 with a message the user can act on,
+//! 401 without a verified account claim, 404 for an unknown route, 405 for a wrong method; anything
+//! else is an opaque 500, logged once with its cause chain. The account never comes from the path,
+//! the query or the body.
+
+use std::convert::Infallible;
+
+use billing_app::alerts::{AlertSettings, AlertStore};
+use billing_app::clock::Clock;
+use billing_app::credits::CreditStore;
+use billing_app::dashboard::{AlertsView, Dashboard, DashboardError};
+use billing_app::ids::AccountId;
+use billing_app::invoices::InvoiceStore;
+use billing_app::notify::EmailAddress;
+use billing_app::store::UsageStore;
+use billing_rules::rating::RatedLine;
+use billing_rules::thresholds::Thresholds;
+use billing_rules::Month;
+use lambda_http::http::{header, Method, StatusCode};
+use lambda_http::request::RequestContext;
+use lambda_http::{Body, Request, RequestExt, Response};
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use tracing::error;
+
+/// Every route and its methods (the OpenAPI document in docs/openapi.yaml lists the same).
+pub const ROUTES: &[(&str, &[Method])] = &[
+    ("/v1/billing/summary", &[Method::GET]),
+    ("/v1/billing/usage", &[Method::GET]),
+    ("/v1/billing/invoices", &[Method::GET]),
+    ("/v1/billing/alerts", &[Method::GET, Method::PUT]),
+    ("/v1/account", &[Method::DELETE]),
+];
+
+/// Why a request gets no answer.
+#[derive(Debug, thiserror::Error)]
+enum ApiError {
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("a verified account claim is required")]
+    Unauthorized,
+    #[error("no such route")]
+    NotFound,
+    #[error("method not allowed")]
+    MethodNotAllowed(String),
+    #[error("internal error")]
+    Internal(#[from] DashboardError),
+}
+
+fn json_response(status: StatusCode, body: &impl Serialize) -> Response<Body> {
+    let body = serde_json::to_string(body).unwrap_or_else(|_| "{}".into());
+    Response::builder()
+        .status(status)
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(Body::from(body))
+        .unwrap_or_default()
+}
+
+fn problem(e: &ApiError) -> Response<Body> {
+    let (status, title) = match e {
+        ApiError::BadRequest(_) => (StatusCode::BAD_REQUEST, "Bad request"),
+        ApiError::Unauthorized => (StatusCode::UNAUTHORIZED, "Unauthorized"),
+        ApiError::NotFound => (StatusCode::NOT_FOUND, "Not found"),
+        ApiError::MethodNotAllowed(_) => (StatusCode::METHOD_NOT_ALLOWED, "Method not allowed"),
+        ApiError::Internal(cause) => {
+            let chain: Vec<String> =
+                std::iter::successors(std::error::Error::source(cause), |c| c.source())
+                    .map(ToString::to_string)
+                    .collect();
+            error!(error = %cause, ?chain, "billing API request failed");
+            (StatusCode::INTERNAL_SERVER_ERROR, "Internal error")
+        }
+    };
+    let detail = match e {
+        ApiError::Internal(_) => "something went wrong on our side; please try again".to_owned(),
+        other => other.to_string(),
+    };
+    let body =
+        json!({"type": "about:blank", "title": title, "status": status.as_u16(), "detail": detail});
+    let mut response = Response::builder()
+        .status(status)
+        .header(header::CONTENT_TYPE, "application/problem+json");
+    if let ApiError::MethodNotAllowed(allow) = e {
+        response = response.header(header::ALLOW, allow.as_str());
+    }
+    response
+        .body(Body::from(body.to_string()))
+        .unwrap_or_default()
+}
+
+/// The account of the verified JWT claim `claim` (set by API Gateway's authorizer).
+fn account_of(request: &Request, claim: &str) -> Result<AccountId, ApiError> {
+    let Some(RequestContext::ApiGatewayV2(ctx)) = request.request_context_ref() else {
+        return Err(ApiError::Unauthorized);
+    };
+    let value = ctx
+        .authorizer
+        .as_ref()
+        .and_then(|a| a.jwt.as_ref())
+        .and_then(|jwt| jwt.claims.get(claim))
+        .ok_or(ApiError::Unauthorized)?;
+    AccountId::parse(value).map_err(|_| ApiError::Unauthorized)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AlertsBody {
+    email: String,
+    thresholds: Vec<Decimal>,
+}
+
+fn csv(lines: &[RatedLine], currency: &str) -> String {
+    let mut out = String::from("service,usage_month,hours,amount,currency\n");
+    for l in lines {
+        out.push_str(&format!(
+            "{},{},{},{},{currency}\n",
+            l.service, l.usage_month, l.hours, l.amount
+        ));
+    }
+    out
+}
+
+/// Handles one request; never fails (errors are responses).
+pub async fn handle<S, C>(
+    dashboard: &Dashboard<S, C>,
+    claim: &str,
+    request: Request,
+) -> Result<Response<Body>, Infallible>
+where
+    S: UsageStore + CreditStore + AlertStore + InvoiceStore,
+    C: Clock + Clone,
+{
+    Ok(route(dashboard, claim, &request)
+        .await
+        .unwrap_or_else(|e| problem(&e)))
+}
+
+async fn route<S, C>(
+    dashboard: &Dashboard<S, C>,
+    claim: &str,
+    request: &Request,
+) -> Result<Response<Body>, ApiError>
+where
+    S: UsageStore + CreditStore + AlertStore + InvoiceStore,
+    C: Clock + Clone,
+{
+    let path = request.uri().path().trim_end_matches('/');
+    let (_, methods) = ROUTES
+        .iter()
+        .find(|(p, _)| *p == path)
+        .ok_or(ApiError::NotFound)?;
+    if !methods.contains(request.method()) {
+        let allow: Vec<&str> = methods.iter().map(Method::as_str).collect();
+        return Err(ApiError::MethodNotAllowed(allow.join(", ")));
+    }
+    let account = account_of(request, claim)?;
+    let method = request.method().clone();
+    match (method, path) {
+        (Method::GET, "/v1/billing/summary") => Ok(json_response(
+            StatusCode::OK,
+            &dashboard.summary(&account).await?,
+        )),
+        (Method::GET, "/v1/billing/usage") => {
+            let month = request
+                .query_string_parameters_ref()
+                .and_then(|q| q.first("month"))
+                .map(|m| {
+                    m.parse::<Month>()
+                        .map_err(|e| ApiError::BadRequest(e.to_string()))
+                })
+                .transpose()?;
+            let report = dashboard.usage(&account, month).await?;
+            let wants_csv = request
+                .headers()
+                .get(header::ACCEPT)
+                .and_then(|a| a.to_str().ok())
+                .is_some_and(|a| a.contains("text/csv"));
+            if wants_csv {
+                return Ok(Response::builder()
+                    .status(StatusCode::OK)
+                    .header(header::CONTENT_TYPE, "text/csv")
+                    .body(Body::from(csv(&report.lines, report.currency.code())))
+                    .unwrap_or_default());
+            }
+            Ok(json_response(StatusCode::OK, &report))
+        }
+        (Method::GET, "/v1/billing/invoices") => {
+            let invoices = dashboard.invoices(&account).await?;
+            Ok(json_response(
+                StatusCode::OK,
+                &json!({"invoices": invoices}),
+            ))
+        }
+        (Method::GET, "/v1/billing/alerts") => {
+            let view = dashboard.alerts(&account).await?.map(AlertsView::from);
+            Ok(json_response(
+                StatusCode::OK,
+                &view.unwrap_or(AlertsView {
+                    email: String::new(),
+                    thresholds: vec![],
+                }),
+            ))
+        }
+        (Method::PUT, "/v1/billing/alerts") => {
+            let body: AlertsBody =
+                serde_json::from_slice(request.body().as_ref()).map_err(|e| {
+                    ApiError::BadRequest(format!(
+                        "expected {{\"email\": \"...\", \"thresholds\": [\"50.00\", ...]}}: {e}"
+                    ))
+                })?;
+            let settings = AlertSettings {
+                email: EmailAddress::parse(&body.email)
+                    .map_err(|e| ApiError::BadRequest(e.to_string()))?,
+                thresholds: Thresholds::parse(body.thresholds)
+                    .map_err(|e| ApiError::BadRequest(e.to_string()))?,
+            };
+            dashboard.set_alerts(&account, &settings).await?;
+            Ok(json_response(StatusCode::OK, &AlertsView::from(settings)))
+        }
+        (Method::DELETE, "/v1/account") => Ok(json_response(
+            StatusCode::OK,
+            &dashboard.delete_account(&account).await?,
+        )),
+        _ => Err(ApiError::NotFound),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use billing_app::clock::FixedClock;
+    use billing_app::credits::NewGrant;
+    use billing_app::events::UsageEvent;
+    use billing_app::ingest::{IngestPolicy, UsageRecorder};
+    use billing_app::invoices::{InvoiceRecord, InvoiceStatus};
+    use billing_app::memory::MemoryStore;
+    use billing_rules::calendar::Holidays;
+    use billing_rules::credits::GrantKind;
+    use billing_rules::{Currency, ServiceId};
+    use serde_json::Value;
+    use std::sync::Arc;
+
+    type TestDashboard = Dashboard<MemoryStore, Arc<FixedClock>>;
+
+    fn d(s: &str) -> Decimal {
+        s.parse().expect("decimal")
+    }
+
+    fn request(
+        method: &str,
+        target: &str,
+        account: Option<&str>,
+        body: Option<&str>,
+        accept: Option<&str>,
+    ) -> Request {
+        let mut v: Value = serde_json::from_str(include_str!("../../../events/api-summary.json"))
+            .expect("fixture");
+        let (path, query) = target.split_once('?').unwrap_or((target, ""));
+        v["rawPath"] = path.into();
+        v["rawQueryString"] = query.into();
+        let params: serde_json::Map<String, Value> = query
+            .split('&')
+            .filter_map(|kv| kv.split_once('='))
+            .map(|(k, val)| (k.to_owned(), Value::from(val)))
+            .collect();
+        if !params.is_empty() {
+            v["queryStringParameters"] = Value::Object(params);
+        }
+        v["routeKey"] = format!("{method} {path}").into();
+        v["requestContext"]["http"]["method"] = method.into();
+        v["requestContext"]["http"]["path"] = path.into();
+        match account {
+            Some(a) => v["requestContext"]["authorizer"]["jwt"]["claims"]["sub"] = a.into(),
+            None => {
+                if let Some(ctx) = v["requestContext"].as_object_mut() {
+                    ctx.remove("authorizer");
+                }
+            }
+        }
+        if let Some(b) = body {
+            v["body"] = b.into();
+        }
+        if let Some(a) = accept {
+            v["headers"]["accept"] = a.into();
+        }
+        lambda_http::request::from_str(&v.to_string()).expect("request")
+    }
+
+    async fn call(dash: &TestDashboard, req: Request) -> (StatusCode, String, String) {
+        let resp = handle(dash, "sub", req)
+            .await
+            .unwrap_or_else(|never| match never {});
+        let ctype = resp
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned();
+        let body = String::from_utf8(resp.body().to_vec()).expect("utf-8");
+        (resp.status(), ctype, body)
+    }
+
+    fn json(body: &str) -> Value {
+        serde_json::from_str(body).expect("json body")
+    }
+
+    /// acct-demo: 10 h of vm at 1.00 this month, an open gpu session since 09:00 at 2.00/h, a 5.00
+    /// credit, alerts at 50, and an October invoice. acct-other: 3 h of vm.
+    async fn dashboard() -> (TestDashboard, MemoryStore) {
+        let store = MemoryStore::new(Currency::Usd);
+        let since = "2026-01-01T00:00:00Z".parse().expect("t");
+        store
+            .put_price(&ServiceId::parse("vm").expect("s"), since, d("1.00"))
+            .await
+            .expect("price");
+        store
+            .put_price(&ServiceId::parse("gpu").expect("s"), since, d("2.00"))
+            .await
+            .expect("price");
+        let clock = Arc::new(FixedClock::at("2026-11-20T12:00:00Z".parse().expect("now")));
+        let recorder =
+            UsageRecorder::new(store.clone(), Arc::clone(&clock), IngestPolicy::default());
+        for (id, account, service, start, stop) in [
+            (
+                "u1",
+                "acct-demo",
+                "vm",
+                "2026-11-10T00:00:00Z",
+                "2026-11-10T10:00:00Z",
+            ),
+            (
+                "u2",
+                "acct-other",
+                "vm",
+                "2026-11-10T00:00:00Z",
+                "2026-11-10T03:00:00Z",
+            ),
+        ] {
+            let detail = serde_json::json!({"event_id": id, "account_id": account, "resource_id": "r",
+                "service": service, "started_at": start, "stopped_at": stop});
+            recorder
+                .record(&UsageEvent::from_eventbridge("UsageRecorded", detail).expect("e"))
+                .await
+                .expect("recorded");
+        }
+        let started = serde_json::json!({"event_id": "g1", "account_id": "acct-demo", "session_id": "gpu-run",
+            "resource_id": "gpu-1", "service": "gpu", "started_at": "2026-11-20T09:00:00Z"});
+        recorder
+            .record(&UsageEvent::from_eventbridge("ResourceStarted", started).expect("e"))
+            .await
+            .expect("started");
+        let demo = AccountId::parse("acct-demo").expect("id");
+        let grant = NewGrant::new(
+            "welcome".into(),
+            Currency::Usd,
+            GrantKind::Promotional,
+            0,
+            d("5.00"),
+            "2026-11-01T00:00:00Z".parse().expect("t"),
+            None,
+            "2026-11-01T00:00:00Z".parse().expect("t"),
+            "ops".into(),
+            "welcome".into(),
+        )
+        .expect("grant");
+        store
+            .create_grant(&demo, &grant)
+            .await
+            .expect("store")
+            .expect("created");
+        let settings = AlertSettings {
+            email: EmailAddress::parse("owner@example.com").expect("email"),
+            thresholds: Thresholds::parse([d("50")]).expect("t"),
+        };
+        store
+            .save_alert_settings(&demo, &settings)
+            .await
+            .expect("alerts");
+        let october = InvoiceRecord {
+            month: "2026-10".parse().expect("m"),
+            currency: Currency::Usd,
+            status: InvoiceStatus::Paid,
+            gross: d("12.00"),
+            credits_applied: d("2.00"),
+            amount_charged: d("10.00"),
+            stripe_invoice_id: Some("in_1".into()),
+            hosted_invoice_url: Some("https://invoice.stripe.com/i/in_1".into()),
+        };
+        store
+            .create_invoice(&demo, &october)
+            .await
+            .expect("invoice");
+        let dash = Dashboard::new(recorder, clock, Currency::Usd, Holidays::default());
+        (dash, store)
+    }
+
+    #[tokio::test]
+    async fn the_summary_shows_credits_month_to_date_projection_and_next_charge() {
+        let (dash, _) = dashboard().await;
+        let (status, ctype, body) = call(
+            &dash,
+            request("GET", "/v1/billing/summary", Some("acct-demo"), None, None),
+        )
+        .await;
+        assert_eq!(
+            (status, ctype.as_str()),
+            (StatusCode::OK, "application/json")
+        );
+        let s = json(&body);
+        // 10 h vm = 10.00; gpu open since 09:00: 3 hours started by 12:00 = 6.00.
+        assert_eq!(s["month_to_date"], "16.00");
+        // The gpu runs to the month end: 09:00 on the 20th to 00:00 on 1 Dec = 255 h = 510.00.
+        assert_eq!(s["projected_month_end"], "520.00");
+        assert_eq!(s["credits"]["remaining"], "5.00");
+        assert_eq!(s["credits"]["remaining_after_month"], "0.00");
+        assert_eq!(s["next_charge_date"], "2026-12-01");
+        assert_eq!(s["usage_by_service"].as_array().map(Vec::len), Some(2));
+        assert_eq!(s["alerts"]["thresholds"][0], "50");
+        assert_eq!(s["currency"], "USD");
+    }
+
+    #[tokio::test]
+    async fn usage_by_month_as_json_or_csv_and_a_malformed_month_is_a_400() {
+        let (dash, _) = dashboard().await;
+        let (status, _, body) = call(
+            &dash,
+            request(
+                "GET",
+                "/v1/billing/usage?month=2026-11",
+                Some("acct-demo"),
+                None,
+                None,
+            ),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(json(&body)["total"], "16.00");
+        let (_, _, body) = call(
+            &dash,
+            request(
+                "GET",
+                "/v1/billing/usage?month=2026-10",
+                Some("acct-demo"),
+                None,
+                None,
+            ),
+        )
+        .await;
+        assert_eq!(json(&body)["total"], "0");
+        let (status, ctype, body) = call(
+            &dash,
+            request(
+                "GET",
+                "/v1/billing/usage",
+                Some("acct-demo"),
+                None,
+                Some("text/csv"),
+            ),
+        )
+        .await;
+        assert_eq!((status, ctype.as_str()), (StatusCode::OK, "text/csv"));
+        assert_eq!(body, "service,usage_month,hours,amount,currency\ngpu,2026-11,3,6.00,USD\nvm,2026-11,10,10.00,USD\n");
+        let (status, ctype, body) = call(
+            &dash,
+            request(
+                "GET",
+                "/v1/billing/usage?month=2026-13",
+                Some("acct-demo"),
+                None,
+                None,
+            ),
+        )
+        .await;
+        assert_eq!(
+            (status, ctype.as_str()),
+            (StatusCode::BAD_REQUEST, "application/problem+json")
+        );
+        assert!(json(&body)["detail"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("YYYY-MM"));
+    }
+
+    #[tokio::test]
+    async fn invoices_are_listed_with_status_amounts_and_stripe_page() {
+        let (dash, _) = dashboard().await;
+        let (status, _, body) = call(
+            &dash,
+            request("GET", "/v1/billing/invoices", Some("acct-demo"), None, None),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK);
+        let inv = &json(&body)["invoices"][0];
+        assert_eq!(
+            (inv["month"].as_str(), inv["status"].as_str()),
+            (Some("2026-10"), Some("paid"))
+        );
+        assert_eq!(inv["amount_charged"], "10.00");
+        assert_eq!(
+            inv["hosted_invoice_url"],
+            "https://invoice.stripe.com/i/in_1"
+        );
+    }
+
+    #[tokio::test]
+    async fn alerts_are_replaced_deduplicated_and_bad_input_changes_nothing() {
+        let (dash, _) = dashboard().await;
+        let put = |body: &str| {
+            request(
+                "PUT",
+                "/v1/billing/alerts",
+                Some("acct-demo"),
+                Some(body),
+                None,
+            )
+        };
+        let (status, _, body) = call(
+            &dash,
+            put(r#"{"email": "ops@example.com", "thresholds": ["100", 20, "100.00"]}"#),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(json(&body)["thresholds"], serde_json::json!(["20", "100"]));
+        for (bad, why) in [
+            (
+                r#"{"email": "nope", "thresholds": ["5"]}"#,
+                "not an email address",
+            ),
+            (
+                r#"{"email": "a@example.com", "thresholds": ["-5"]}"#,
+                "positive",
+            ),
+            (
+                r#"{"email": "a@example.com", "thresholds": ["1","2","3","4","5","6","7","8","9","10","11"]}"#,
+                "at most 10",
+            ),
+            (
+                r#"{"email": "a@example.com", "thresholds": ["5"], "account": "acct-other"}"#,
+                "unknown field",
+            ),
+            ("not json", "expected"),
+        ] {
+            let (status, _, body) = call(&dash, put(bad)).await;
+            assert_eq!(status, StatusCode::BAD_REQUEST, "{bad}");
+            assert!(
+                json(&body)["detail"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .contains(why),
+                "{body} should say {why}"
+            );
+        }
+        let (_, _, body) = call(
+            &dash,
+            request("GET", "/v1/billing/alerts", Some("acct-demo"), None, None),
+        )
+        .await;
+        assert_eq!(json(&body)["email"], "ops@example.com");
+    }
+
+    #[tokio::test]
+    async fn deleting_the_account_closes_running_sessions_and_reports_what_is_due() {
+        let (dash, store) = dashboard().await;
+        let (status, _, body) = call(
+            &dash,
+            request("DELETE", "/v1/account", Some("acct-demo"), None, None),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        let del = json(&body);
+        assert_eq!(del["deleted_at"], "2026-11-20T12:00:00Z");
+        assert_eq!(del["sessions_closed"], 1);
+        assert_eq!(del["usage_to_be_billed"], "16.00");
+        assert_eq!(del["final_charge_date"], "2026-12-01");
+        let demo = AccountId::parse("acct-demo").expect("id");
+        assert!(store.open_sessions(&demo).await.expect("open").is_empty());
+        // Again: the same deletion, nothing more closed.
+        let (_, _, again) = call(
+            &dash,
+            request("DELETE", "/v1/account", Some("acct-demo"), None, None),
+        )
+        .await;
+        assert_eq!(json(&again)["deleted_at"], "2026-11-20T12:00:00Z");
+        assert_eq!(json(&again)["sessions_closed"], 0);
+    }
+
+    #[tokio::test]
+    async fn no_claim_is_401_unknown_route_404_and_wrong_method_405() {
+        let (dash, _) = dashboard().await;
+        let (status, ctype, _) = call(
+            &dash,
+            request("GET", "/v1/billing/summary", None, None, None),
+        )
+        .await;
+        assert_eq!(
+            (status, ctype.as_str()),
+            (StatusCode::UNAUTHORIZED, "application/problem+json")
+        );
+        let (status, _, _) = call(
+            &dash,
+            request(
+                "GET",
+                "/v1/billing/summary",
+                Some("not a valid id"),
+                None,
+                None,
+            ),
+        )
+        .await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+        let (status, _, _) = call(
+            &dash,
+            request("GET", "/v1/billing/nothing", Some("acct-demo"), None, None),
+        )
+        .await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+        let resp = handle(
+            &dash,
+            "sub",
+            request(
+                "POST",
+                "/v1/billing/alerts",
+                Some("acct-demo"),
+                Some("{}"),
+                None,
+            ),
+        )
+        .await
+        .unwrap_or_else(|never| match never {});
+        assert_eq!(resp.status(), StatusCode::METHOD_NOT_ALLOWED);
+        assert_eq!(
+            resp.headers()
+                .get(header::ALLOW)
+                .and_then(|v| v.to_str().ok()),
+            Some("GET, PUT")
+        );
+    }
+
+    #[tokio::test]
+    async fn one_account_never_reads_or_changes_anothers_data() {
+        let (dash, store) = dashboard().await;
+        let other =
+            |m: &str, p: &str, body: Option<&str>| request(m, p, Some("acct-other"), body, None);
+        let (_, _, s) = call(&dash, other("GET", "/v1/billing/summary", None)).await;
+        assert_eq!(json(&s)["month_to_date"], "3.00", "only acct-other's 3 h");
+        assert_eq!(json(&s)["credits"]["remaining"], "0");
+        assert!(json(&s)["alerts"].is_null());
+        let (_, _, u) = call(&dash, other("GET", "/v1/billing/usage", None)).await;
+        assert_eq!(json(&u)["total"], "3.00");
+        let (_, _, i) = call(&dash, other("GET", "/v1/billing/invoices", None)).await;
+        assert_eq!(json(&i)["invoices"], serde_json::json!([]));
+        let (_, _, a) = call(&dash, other("GET", "/v1/billing/alerts", None)).await;
+        assert_eq!(json(&a)["thresholds"], serde_json::json!([]));
+        call(
+            &dash,
+            other(
+                "PUT",
+                "/v1/billing/alerts",
+                Some(r#"{"email": "x@example.com", "thresholds": ["1"]}"#),
+            ),
+        )
+        .await;
+        call(&dash, other("DELETE", "/v1/account", None)).await;
+        // acct-demo is untouched: its alerts, its running session, its account.
+        let demo = AccountId::parse("acct-demo").expect("id");
+        let alerts = store
+            .alert_settings(&demo)
+            .await
+            .expect("alerts")
+            .expect("kept");
+        assert_eq!(alerts.email.as_str(), "owner@example.com");
+        assert_eq!(store.open_sessions(&demo).await.expect("open").len(), 1);
+        assert_eq!(
+            AlertStore::account(&store, &demo)
+                .await
+                .expect("account")
+                .deleted_at,
+            None
+        );
+    }
+
+    #[test]
+    fn the_openapi_document_lists_exactly_the_routes_served() {
+        let doc: serde_yaml::Value =
+            serde_yaml::from_str(include_str!("../../../docs/openapi.yaml"))
+                .expect("openapi.yaml parses");
+        assert_eq!(
+            doc["openapi"].as_str().map(|v| v.starts_with("3.1")),
+            Some(true)
+        );
+        let mut documented: Vec<(String, String)> = doc["paths"]
+            .as_mapping()
+            .expect("paths")
+            .iter()
+            .flat_map(|(path, ops)| {
+                let path = path.as_str().unwrap_or_default().to_owned();
+                ops.as_mapping()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|(m, _)| m.as_str().map(str::to_uppercase))
+                    .filter(|m| m != "PARAMETERS")
+                    .map(move |m| (path.clone(), m))
+            })
+            .collect();
+        documented.sort();
+        let mut served: Vec<(String, String)> = ROUTES
+            .iter()
+            .flat_map(|(p, ms)| {
+                ms.iter()
+                    .map(move |m| ((*p).to_owned(), m.as_str().to_owned()))
+            })
+            .collect();
+        served.sort();
+        assert_eq!(documented, served);
+    }
+}
