@@ -1,15 +1,8 @@
 //! The function's configuration, read once from the environment in `main`.
 
+use billing_app::config::{currency, required, ConfigError};
 use billing_rules::calendar::Holidays;
 use billing_rules::Currency;
-
-/// A setting that is missing or unreadable.
-#[derive(Debug, thiserror::Error)]
-#[error("configuration: {name} {problem}")]
-pub struct ConfigError {
-    name: &'static str,
-    problem: String,
-}
 
 /// Settings of `billing-api`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -28,19 +21,8 @@ impl Config {
     /// Reads the settings through a lookup (the process environment in `main`).
     pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         Ok(Self {
-            table: get("TABLE_NAME")
-                .filter(|t| !t.is_empty())
-                .ok_or(ConfigError {
-                    name: "TABLE_NAME",
-                    problem: "is not set".into(),
-                })?,
-            currency: get("CURRENCY")
-                .unwrap_or_else(|| "USD".into())
-                .parse()
-                .map_err(|e: billing_rules::money::MoneyError| ConfigError {
-                    name: "CURRENCY",
-                    problem: e.to_string(),
-                })?,
+            table: required(&get, "TABLE_NAME")?,
+            currency: currency(&get)?,
             account_claim: get("ACCOUNT_CLAIM")
                 .filter(|c| !c.is_empty())
                 .unwrap_or_else(|| "sub".into()),
@@ -51,5 +33,43 @@ impl Config {
                 }
             })?,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn settings_are_read_with_defaults_and_a_bad_one_is_named() {
+        let env = |vars: &'static [(&'static str, &'static str)]| {
+            move |k: &str| {
+                vars.iter()
+                    .find(|(n, _)| *n == k)
+                    .map(|(_, v)| (*v).to_owned())
+            }
+        };
+        let c = Config::from_lookup(env(&[("TABLE_NAME", "billing")])).expect("config");
+        assert_eq!(
+            (c.account_claim.as_str(), c.currency),
+            ("sub", Currency::Usd)
+        );
+        let c = Config::from_lookup(env(&[
+            ("TABLE_NAME", "t"),
+            ("ACCOUNT_CLAIM", "custom:account"),
+            ("HOLIDAYS", "2026-12-25"),
+        ]))
+        .expect("config");
+        assert_eq!(c.account_claim, "custom:account");
+        assert!(!c
+            .holidays
+            .is_business_day("2026-12-25".parse().expect("date")));
+        let e = Config::from_lookup(env(&[("TABLE_NAME", "t"), ("HOLIDAYS", "christmas")]))
+            .expect_err("holidays");
+        assert!(e.to_string().contains("HOLIDAYS"), "{e}");
+        assert!(Config::from_lookup(env(&[]))
+            .expect_err("table")
+            .to_string()
+            .contains("TABLE_NAME"));
     }
 }

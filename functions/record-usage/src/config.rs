@@ -1,17 +1,10 @@
 //! The function's configuration, read once from the environment in `main`.
 
+use billing_app::config::{currency, required, ConfigError};
 use billing_app::ingest::IngestPolicy;
 use billing_rules::usage::SessionLimits;
 use billing_rules::Currency;
 use chrono::TimeDelta;
-
-/// A setting that is missing or unreadable.
-#[derive(Debug, thiserror::Error)]
-#[error("configuration: {name} {problem}")]
-pub struct ConfigError {
-    name: &'static str,
-    problem: String,
-}
 
 /// Settings of `record-usage`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -33,23 +26,11 @@ pub struct Config {
 impl Config {
     /// Reads the settings through a lookup (the process environment in `main`).
     pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        let required = |name: &'static str| {
-            get(name).filter(|v| !v.is_empty()).ok_or(ConfigError {
-                name,
-                problem: "is not set".into(),
-            })
-        };
-        let table = required("TABLE_NAME")?;
-        let alert_sender = required("ALERT_SENDER")?;
-        let billing_page = required("BILLING_PAGE_URL")?;
-        let event_bus = required("EVENT_BUS_NAME")?;
-        let currency = get("CURRENCY")
-            .unwrap_or_else(|| "USD".into())
-            .parse()
-            .map_err(|e: billing_rules::money::MoneyError| ConfigError {
-                name: "CURRENCY",
-                problem: e.to_string(),
-            })?;
+        let table = required(&get, "TABLE_NAME")?;
+        let alert_sender = required(&get, "ALERT_SENDER")?;
+        let billing_page = required(&get, "BILLING_PAGE_URL")?;
+        let event_bus = required(&get, "EVENT_BUS_NAME")?;
+        let currency = currency(&get)?;
         let mut policy = IngestPolicy::default();
         if let Some(hours) = get("MAX_SESSION_HOURS") {
             let hours: i64 = hours.parse().map_err(|e| ConfigError {

@@ -10,12 +10,14 @@
 //! - [`invoices`]: invoice records, one per account and month, statuses moving forward only.
 //! - [`notify`]: the mail and event ports.
 //! - [`clock`]: the injected clock.
+//! - [`config`]: reading settings from the environment.
 //! - [`memory`]: an in-memory store for tests of the use cases.
 //!
 //! The money rules themselves live in `billing-rules`; this crate decides what to store.
 
 pub mod alerts;
 pub mod clock;
+pub mod config;
 pub mod credits;
 pub mod dashboard;
 pub mod events;

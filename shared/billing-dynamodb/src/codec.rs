@@ -51,6 +51,26 @@ pub(crate) fn ddb_err(e: impl std::error::Error + Send + Sync + 'static) -> Stor
     StoreError::Unavailable(Box::new(e))
 }
 
+/// Whether a conditional write happened: `false` when its condition did not hold, an error otherwise.
+pub(crate) fn condition_held<T, E, R>(
+    out: Result<T, aws_sdk_dynamodb::error::SdkError<E, R>>,
+) -> Result<bool, StoreError>
+where
+    E: aws_sdk_dynamodb::error::ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug + Send + Sync + 'static,
+{
+    match out {
+        Ok(_) => Ok(true),
+        Err(e)
+            if e.as_service_error().and_then(|se| se.code())
+                == Some("ConditionalCheckFailedException") =>
+        {
+            Ok(false)
+        }
+        Err(e) => Err(ddb_err(e)),
+    }
+}
+
 fn corrupt(item: &Item, problem: String) -> StoreError {
     let key = |k: &str| {
         item.get(k)

@@ -41,8 +41,8 @@ use billing_rules::thresholds::Thresholds;
 use billing_rules::{Currency, Month, ServiceId};
 
 use codec::{
-    account_pk, day_attr, ddb_err, keys, n, opt_month, opt_time, parse_day_attr, req_decimal,
-    req_month, req_s, req_u64, s, time_s, Item,
+    account_pk, condition_held, day_attr, ddb_err, keys, n, opt_month, opt_time, parse_day_attr,
+    req_decimal, req_month, req_s, req_u64, s, time_s, Item,
 };
 
 /// How long processed-event markers are kept: longer than the oldest event accepted (35 days).
@@ -632,16 +632,7 @@ impl AlertStore for DynamoDbStore {
             .expression_attribute_values(":failed", s("failed"))
             .send()
             .await;
-        match out {
-            Ok(_) => Ok(true),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|se| se.is_conditional_check_failed_exception()) =>
-            {
-                Ok(false)
-            }
-            Err(e) => Err(ddb_err(e)),
-        }
+        condition_held(out)
     }
 
     async fn finish_alert(
@@ -944,16 +935,7 @@ impl InvoiceStore for DynamoDbStore {
             .condition_expression("attribute_not_exists(PK)")
             .send()
             .await;
-        match out {
-            Ok(_) => Ok(true),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|se| se.is_conditional_check_failed_exception()) =>
-            {
-                Ok(false)
-            }
-            Err(e) => Err(ddb_err(e)),
-        }
+        condition_held(out)
     }
 
     async fn invoice(
@@ -1007,19 +989,13 @@ impl InvoiceStore for DynamoDbStore {
         for (p, st) in placeholders.iter().zip(&from) {
             update = update.expression_attribute_values(p, s(st.as_str()));
         }
-        match update.send().await {
-            Ok(_) => Ok(Advance::Advanced),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|se| se.is_conditional_check_failed_exception()) =>
-            {
-                Ok(match self.invoice(account, month).await? {
-                    None => Advance::Missing,
-                    Some(r) if r.status == to => Advance::Unchanged,
-                    Some(r) => Advance::Refused(r.status),
-                })
-            }
-            Err(e) => Err(ddb_err(e)),
+        if condition_held(update.send().await)? {
+            return Ok(Advance::Advanced);
         }
+        Ok(match self.invoice(account, month).await? {
+            None => Advance::Missing,
+            Some(r) if r.status == to => Advance::Unchanged,
+            Some(r) => Advance::Refused(r.status),
+        })
     }
 }

@@ -1,0 +1,36 @@
+//! Reading settings from the environment (through a lookup, so tests pass their own), shared by the
+//! functions' `Config`s.
+
+use billing_rules::Currency;
+
+/// A setting that is missing or unreadable; `main` fails at start-up with it.
+#[derive(Debug, thiserror::Error)]
+#[error("configuration: {name} {problem}")]
+pub struct ConfigError {
+    /// The variable.
+    pub name: &'static str,
+    /// What is wrong with it.
+    pub problem: String,
+}
+
+/// A variable that must be set and not empty.
+pub fn required(
+    get: &impl Fn(&str) -> Option<String>,
+    name: &'static str,
+) -> Result<String, ConfigError> {
+    get(name).filter(|v| !v.is_empty()).ok_or(ConfigError {
+        name,
+        problem: "is not set".into(),
+    })
+}
+
+/// `CURRENCY`, default USD.
+pub fn currency(get: &impl Fn(&str) -> Option<String>) -> Result<Currency, ConfigError> {
+    get("CURRENCY")
+        .unwrap_or_else(|| "USD".into())
+        .parse()
+        .map_err(|e: billing_rules::money::MoneyError| ConfigError {
+            name: "CURRENCY",
+            problem: e.to_string(),
+        })
+}
