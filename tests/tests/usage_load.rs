@@ -1,6 +1,7 @@
 //! Load: 10,000 usage events (30% duplicates, shuffled, 8 concurrent senders) through the DynamoDB
 //! adapter. The stored totals must equal what the pure rules compute from the distinct sessions.
-//! Prints events/s and DynamoDB requests per event (`scripts/bench-ingest` shows them).
+//! Prints events/s and DynamoDB requests per event (`scripts/bench-ingest` shows them), and the
+//! dashboard's requests per summary at 10 and 10,000 sessions.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -201,4 +202,75 @@ async fn ten_thousand_shuffled_duplicated_concurrent_events_store_exactly_the_ru
             assert_eq!(stored, expected, "{account} {month}");
         }
     }
+}
+
+/// The dashboard's figures cost the same number of DynamoDB requests at 10 and at 10,000 sessions:
+/// they come from the per-month usage lines, never from the sessions.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_summary_costs_the_same_requests_at_10_and_10_000_sessions() {
+    use billing_app::dashboard::Dashboard;
+    use billing_rules::calendar::Holidays;
+
+    let (client, requests) = e2e::counted_dynamodb().await;
+    let table = e2e::unique_name("summary");
+    e2e::create_table_from_template(&client, &table).await;
+    let store = DynamoDbStore::new(client, table, Currency::Usd);
+    for (service, at, price) in prices().entries() {
+        store.put_price(service, at, price).await.expect("price");
+    }
+    let now: DateTime<Utc> = "2026-11-20T12:00:00Z".parse().expect("now");
+    let clock = Arc::new(FixedClock::at(now));
+    let recorder = Arc::new(UsageRecorder::new(
+        store.clone(),
+        Arc::clone(&clock),
+        IngestPolicy::default(),
+    ));
+    let dashboard = Dashboard::new(
+        UsageRecorder::new(store, Arc::clone(&clock), IngestPolicy::default()),
+        Arc::clone(&clock),
+        Currency::Usd,
+        Holidays::default(),
+    );
+    let record = |account: &'static str, range: std::ops::Range<usize>| {
+        let recorder = Arc::clone(&recorder);
+        async move {
+            let base: DateTime<Utc> = "2026-11-01T00:00:00Z".parse().expect("t");
+            let mut senders = Vec::new();
+            for sender in 0..SENDERS {
+                let recorder = Arc::clone(&recorder);
+                let range = range.clone();
+                senders.push(tokio::spawn(async move {
+                    for i in range.skip(sender).step_by(SENDERS) {
+                        let start = base + TimeDelta::minutes(i as i64 * 2);
+                        let service = ["vm", "gpu", "volume-ssd"][i % 3];
+                        let detail = json!({"event_id": format!("{account}-{i}"), "account_id": account,
+                            "resource_id": "r", "service": service,
+                            "started_at": start, "stopped_at": start + TimeDelta::minutes(50)});
+                        let e = UsageEvent::from_eventbridge("UsageRecorded", detail).expect("event");
+                        recorder.record(&e).await.expect("recorded");
+                    }
+                }));
+            }
+            for s in senders {
+                s.await.expect("sender");
+            }
+        }
+    };
+    record("acct-small", 0..10).await;
+    record("acct-large", 0..10_000).await;
+
+    let mut figures = Vec::new();
+    for (account, sessions) in [("acct-small", 10), ("acct-large", 10_000)] {
+        let id = AccountId::parse(account).expect("id");
+        let before = requests.count();
+        let summary = dashboard.summary(&id).await.expect("summary");
+        let cost = requests.count() - before;
+        assert!(summary.month_to_date > rust_decimal::Decimal::ZERO);
+        figures.push((sessions, cost));
+    }
+    eprintln!("dashboard summary: DynamoDB requests at 10 and 10,000 sessions: {figures:?}");
+    assert_eq!(
+        figures[0].1, figures[1].1,
+        "constant whatever the usage volume"
+    );
 }

@@ -288,7 +288,116 @@ mod tests {
         lambda_http::request::from_str(&v.to_string()).expect("request")
     }
 
+    fn openapi() -> serde_yaml::Value {
+        serde_yaml::from_str(include_str!("../../../docs/openapi.yaml"))
+            .expect("openapi.yaml parses")
+    }
+
+    /// Problems of `value` against an OpenAPI schema: `$ref`, `oneOf`, `type`, `required`,
+    /// `properties`, `items` and `enum`.
+    fn violations(
+        doc: &serde_yaml::Value,
+        schema: &serde_yaml::Value,
+        value: &Value,
+        at: &str,
+    ) -> Vec<String> {
+        if let Some(r) = schema.get("$ref").and_then(|r| r.as_str()) {
+            let name = r.trim_start_matches("#/components/schemas/");
+            return violations(doc, &doc["components"]["schemas"][name], value, at);
+        }
+        if let Some(options) = schema.get("oneOf").and_then(|o| o.as_sequence()) {
+            return if options
+                .iter()
+                .any(|o| violations(doc, o, value, at).is_empty())
+            {
+                vec![]
+            } else {
+                vec![format!("{at}: {value} matches none of oneOf")]
+            };
+        }
+        let types: Vec<&str> = match schema.get("type") {
+            Some(serde_yaml::Value::String(t)) => vec![t.as_str()],
+            Some(serde_yaml::Value::Sequence(ts)) => ts.iter().filter_map(|t| t.as_str()).collect(),
+            _ => vec![],
+        };
+        let is = |t: &str| match t {
+            "object" => value.is_object(),
+            "array" => value.is_array(),
+            "string" => value.is_string(),
+            "integer" => value.is_i64() || value.is_u64(),
+            "number" => value.is_number(),
+            "boolean" => value.is_boolean(),
+            "null" => value.is_null(),
+            _ => false,
+        };
+        if !types.is_empty() && !types.iter().any(|t| is(t)) {
+            return vec![format!("{at}: {value} is not {types:?}")];
+        }
+        let mut found = Vec::new();
+        if let Some(allowed) = schema.get("enum").and_then(|e| e.as_sequence()) {
+            if !allowed.iter().any(|a| a.as_str() == value.as_str()) {
+                found.push(format!("{at}: {value} is not one of {allowed:?}"));
+            }
+        }
+        for key in schema
+            .get("required")
+            .and_then(|r| r.as_sequence())
+            .into_iter()
+            .flatten()
+        {
+            let key = key.as_str().unwrap_or_default();
+            if value.get(key).is_none() {
+                found.push(format!("{at}: missing `{key}`"));
+            }
+        }
+        for (key, sub) in schema
+            .get("properties")
+            .and_then(|p| p.as_mapping())
+            .into_iter()
+            .flatten()
+        {
+            let key = key.as_str().unwrap_or_default();
+            if let Some(v) = value.get(key) {
+                found.extend(violations(doc, sub, v, &format!("{at}.{key}")));
+            }
+        }
+        if let (Some(items), Some(values)) = (schema.get("items"), value.as_array()) {
+            for (i, v) in values.iter().enumerate() {
+                found.extend(violations(doc, items, v, &format!("{at}[{i}]")));
+            }
+        }
+        found
+    }
+
+    /// Checks a response against the schema documented for its route, method and status.
+    fn assert_documented(
+        method: &str,
+        path: &str,
+        status: StatusCode,
+        content_type: &str,
+        body: &str,
+    ) {
+        let doc = openapi();
+        let op = &doc["paths"][path][method.to_lowercase().as_str()];
+        let code = status.as_u16().to_string();
+        let mut response = &op["responses"][code.as_str()];
+        if let Some(r) = response.get("$ref").and_then(|r| r.as_str()) {
+            response =
+                &doc["components"]["responses"][r.trim_start_matches("#/components/responses/")];
+        }
+        let schema = &response["content"][content_type]["schema"];
+        assert!(
+            !schema.is_null(),
+            "{method} {path} {code} {content_type} is not documented"
+        );
+        if content_type.contains("json") {
+            let problems = violations(&doc, schema, &json(body), "$");
+            assert!(problems.is_empty(), "{method} {path} {code}: {problems:?}");
+        }
+    }
+
     async fn call(dash: &TestDashboard, req: Request) -> (StatusCode, String, String) {
+        let (method, path) = (req.method().to_string(), req.uri().path().to_owned());
         let resp = handle(dash, "sub", req)
             .await
             .unwrap_or_else(|never| match never {});
@@ -299,7 +408,14 @@ mod tests {
             .unwrap_or_default()
             .to_owned();
         let body = String::from_utf8(resp.body().to_vec()).expect("utf-8");
-        (resp.status(), ctype, body)
+        let status = resp.status();
+        if ROUTES
+            .iter()
+            .any(|(p, ms)| *p == path && ms.iter().any(|m| m.as_str() == method))
+        {
+            assert_documented(&method, &path, status, &ctype, &body);
+        }
+        (status, ctype, body)
     }
 
     fn json(body: &str) -> Value {
@@ -682,10 +798,28 @@ mod tests {
     }
 
     #[test]
+    fn the_schema_check_catches_a_missing_field_and_a_wrong_type() {
+        let doc = openapi();
+        let schema = &doc["components"]["schemas"]["Summary"];
+        let bad = serde_json::json!({"currency": "USD", "month": "2026-11", "as_of": "x",
+            "credits": {"remaining": 5}, "month_to_date": "1.00", "projected_month_end": "1.00",
+            "usage_by_service": [], "alerts": null});
+        let problems = violations(&doc, schema, &bad, "$");
+        assert!(
+            problems
+                .iter()
+                .any(|p| p.contains("missing `next_charge_date`")),
+            "{problems:?}"
+        );
+        assert!(
+            problems.iter().any(|p| p.contains("$.credits.remaining")),
+            "{problems:?}"
+        );
+    }
+
+    #[test]
     fn the_openapi_document_lists_exactly_the_routes_served() {
-        let doc: serde_yaml::Value =
-            serde_yaml::from_str(include_str!("../../../docs/openapi.yaml"))
-                .expect("openapi.yaml parses");
+        let doc = openapi();
         assert_eq!(
             doc["openapi"].as_str().map(|v| v.starts_with("3.1")),
             Some(true)
