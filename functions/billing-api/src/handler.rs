@@ -255,37 +255,25 @@ mod tests {
         body: Option<&str>,
         accept: Option<&str>,
     ) -> Request {
-        let mut v: Value = serde_json::from_str(include_str!("../../../events/api-summary.json"))
-            .expect("fixture");
-        let (path, query) = target.split_once('?').unwrap_or((target, ""));
-        v["rawPath"] = path.into();
-        v["rawQueryString"] = query.into();
-        let params: serde_json::Map<String, Value> = query
-            .split('&')
-            .filter_map(|kv| kv.split_once('='))
-            .map(|(k, val)| (k.to_owned(), Value::from(val)))
+        let headers: Vec<(String, String)> = accept
+            .into_iter()
+            .map(|a| ("accept".to_owned(), a.to_owned()))
             .collect();
-        if !params.is_empty() {
-            v["queryStringParameters"] = Value::Object(params);
-        }
-        v["routeKey"] = format!("{method} {path}").into();
-        v["requestContext"]["http"]["method"] = method.into();
-        v["requestContext"]["http"]["path"] = path.into();
-        match account {
-            Some(a) => v["requestContext"]["authorizer"]["jwt"]["claims"]["sub"] = a.into(),
-            None => {
-                if let Some(ctx) = v["requestContext"].as_object_mut() {
-                    ctx.remove("authorizer");
-                }
-            }
-        }
-        if let Some(b) = body {
-            v["body"] = b.into();
-        }
-        if let Some(a) = accept {
-            v["headers"]["accept"] = a.into();
-        }
-        lambda_http::request::from_str(&v.to_string()).expect("request")
+        let event = crate::http_api_event(method, target, &headers, body, "sub", account);
+        lambda_http::request::from_str(&event.to_string()).expect("request")
+    }
+
+    #[test]
+    fn the_sample_event_carries_the_claim_where_the_built_ones_do() {
+        let sample =
+            lambda_http::request::from_str(include_str!("../../../events/api-summary.json"))
+                .expect("fixture");
+        let built = request("GET", "/v1/billing/summary", Some("acct-demo"), None, None);
+        assert_eq!(
+            account_of(&sample, "sub").expect("claim"),
+            account_of(&built, "sub").expect("claim")
+        );
+        assert_eq!(sample.uri().path(), built.uri().path());
     }
 
     fn openapi() -> serde_yaml::Value {

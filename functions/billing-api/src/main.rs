@@ -1,8 +1,6 @@
 //! `billing-api`: the dashboard's billing routes behind API Gateway's JWT authorizer.
 
-mod config;
-mod handler;
-
+use billing_api::{config, handler};
 use billing_app::clock::SystemClock;
 use billing_app::dashboard::Dashboard;
 use billing_app::ingest::{IngestPolicy, UsageRecorder};
