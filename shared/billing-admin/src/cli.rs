@@ -12,13 +12,14 @@ use billing_app::alerts::{AlertSettings, AlertStore};
 use billing_app::clock::FixedClock;
 use billing_app::credits::{CreditStore, LedgerEntry, NewGrant};
 use billing_app::events::{UsageEvent, USAGE_RECORDED};
+use billing_app::figures::month_figures;
 use billing_app::ids::AccountId;
 use billing_app::ingest::{IngestError, IngestPolicy, UsageRecorder, PRICE_NOTICE};
 use billing_app::notify::EmailAddress;
 use billing_app::store::{StoreError, UsageStore};
 use billing_dynamodb::DynamoDbStore;
 use billing_rules::credits::{balance_at, GrantKind};
-use billing_rules::estimate::{estimate_month, MonthEstimate};
+use billing_rules::estimate::MonthEstimate;
 use billing_rules::rating::RatedLine;
 use billing_rules::thresholds::Thresholds;
 use billing_rules::{Currency, Month, ServiceId};
@@ -529,14 +530,8 @@ async fn show_account(
     as_json: bool,
     out: &mut dyn Write,
 ) -> Result<(), AdminError> {
-    let recorded = store.month_usage(account, month).await?.lines;
-    let open: Vec<_> = store
-        .open_sessions(account)
-        .await?
-        .iter()
-        .filter_map(|s| s.priced())
-        .collect();
-    let e = estimate_month(ctx.currency, month, &recorded, &open, ctx.now);
+    let figures = month_figures(store, ctx.currency, account, month, ctx.now).await?;
+    let (e, open) = (figures.estimate, figures.open);
     if as_json {
         let body = json!({
             "account": account, "month": month, "currency": ctx.currency, "as_of": ctx.now,

@@ -10,14 +10,14 @@
 
 use std::future::Future;
 
-use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 
-use billing_rules::estimate::{estimate_month, MonthEstimate};
+use billing_rules::estimate::MonthEstimate;
 use billing_rules::thresholds::Thresholds;
 use billing_rules::{Currency, Month};
 
 use crate::clock::Clock;
+use crate::figures::month_figures;
 use crate::ids::AccountId;
 use crate::notify::{
     CostThresholdCrossed, Email, EmailAddress, EventPublisher, Mailer, NotifyError,
@@ -142,7 +142,9 @@ where
         }
         let now = self.clock.now();
         let month = Month::of(now);
-        let estimate = self.estimate(account, month, now).await?;
+        let estimate = month_figures(&self.store, self.currency, account, month, now)
+            .await?
+            .estimate;
         let mut sent = Vec::new();
         for threshold in settings.thresholds.crossed(estimate.month_to_date_total) {
             if !self.store.claim_alert(account, month, threshold).await? {
@@ -167,23 +169,6 @@ where
             }
         }
         Ok(sent)
-    }
-
-    async fn estimate(
-        &self,
-        account: &AccountId,
-        month: Month,
-        now: DateTime<Utc>,
-    ) -> Result<MonthEstimate, StoreError> {
-        let recorded = self.store.month_usage(account, month).await?.lines;
-        let open: Vec<_> = self
-            .store
-            .open_sessions(account)
-            .await?
-            .iter()
-            .filter_map(|s| s.priced())
-            .collect();
-        Ok(estimate_month(self.currency, month, &recorded, &open, now))
     }
 
     async fn notify(

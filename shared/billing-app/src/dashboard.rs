@@ -8,14 +8,15 @@ use serde::Serialize;
 
 use billing_rules::calendar::{first_business_day, Holidays};
 use billing_rules::credits::{allocate_credits, CreditGrant};
-use billing_rules::estimate::{estimate_month, open_session_days, MonthEstimate};
-use billing_rules::rating::{PricedSession, RatedLine};
+use billing_rules::estimate::open_session_days;
+use billing_rules::rating::RatedLine;
 use billing_rules::{Currency, Month};
 
 use crate::alerts::{AlertSettings, AlertStore};
 use crate::clock::Clock;
 use crate::credits::CreditStore;
 use crate::events::{UsageChange, UsageEvent};
+use crate::figures::{month_figures, MonthFigures};
 use crate::ids::{AccountId, EventId};
 use crate::ingest::{IngestError, UsageRecorder};
 use crate::invoices::{InvoiceRecord, InvoiceStatus, InvoiceStore};
@@ -145,37 +146,15 @@ where
         self.recorder.store()
     }
 
-    async fn open_sessions(&self, account: &AccountId) -> Result<Vec<PricedSession>, StoreError> {
-        Ok(self
-            .store()
-            .open_sessions(account)
-            .await?
-            .iter()
-            .filter_map(|s| s.priced())
-            .collect())
-    }
-
-    async fn estimate(
-        &self,
-        account: &AccountId,
-        month: Month,
-        now: DateTime<Utc>,
-    ) -> Result<(MonthEstimate, Vec<PricedSession>), StoreError> {
-        let recorded = self.store().month_usage(account, month).await?;
-        let open = self.open_sessions(account).await?;
-        Ok((
-            estimate_month(self.currency, month, &recorded.lines, &open, now),
-            open,
-        ))
-    }
-
     /// The summary of the current month.
     pub async fn summary(&self, account: &AccountId) -> Result<Summary, DashboardError> {
         let now = self.clock.now();
         let month = Month::of(now);
-        let recorded = self.store().month_usage(account, month).await?;
-        let open = self.open_sessions(account).await?;
-        let e = estimate_month(self.currency, month, &recorded.lines, &open, now);
+        let MonthFigures {
+            recorded,
+            open,
+            estimate: e,
+        } = month_figures(self.store(), self.currency, account, month, now).await?;
         let grants: Vec<CreditGrant> = self
             .store()
             .grants(account)
@@ -222,7 +201,9 @@ where
     ) -> Result<UsageReport, DashboardError> {
         let now = self.clock.now();
         let month = month.unwrap_or_else(|| Month::of(now));
-        let (e, _) = self.estimate(account, month, now).await?;
+        let e = month_figures(self.store(), self.currency, account, month, now)
+            .await?
+            .estimate;
         Ok(UsageReport {
             currency: self.currency,
             month,
@@ -283,7 +264,9 @@ where
             }
         }
         let month = Month::of(deleted_at);
-        let (e, _) = self.estimate(account, month, deleted_at).await?;
+        let e = month_figures(self.store(), self.currency, account, month, deleted_at)
+            .await?
+            .estimate;
         let unpaid = self
             .store()
             .invoices(account)

@@ -1,6 +1,7 @@
 //! The billing use cases over ports, with no AWS or Stripe in sight.
 //!
 //! - [`ids`]: identifiers from outside, validated.
+//! - [`figures`]: an account's month, read once and estimated by the rules.
 //! - [`events`]: the usage events platform services publish, and their parsing.
 //! - [`store`]: the storage port ([`store::UsageStore`]) in domain terms.
 //! - [`ingest`]: recording usage events exactly once.
@@ -21,6 +22,7 @@ pub mod config;
 pub mod credits;
 pub mod dashboard;
 pub mod events;
+pub mod figures;
 pub mod ids;
 pub mod ingest;
 pub mod invoices;

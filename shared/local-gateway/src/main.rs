@@ -89,6 +89,9 @@ async fn main() {
         let Ok(req) = read_request(&stream) else {
             continue;
         };
+        if req.method.is_empty() {
+            continue; // a connection closed without a request (a readiness probe)
+        }
         let account = development_account(&req.headers);
         let body = (!req.body.is_empty()).then_some(req.body.as_str());
         let event = http_api_event(

@@ -1,0 +1,45 @@
+//! A month's figures for an account, read once and computed by the rules: what the dashboard, the
+//! alerts and `billing-admin` all show, so they can never disagree.
+
+use chrono::{DateTime, Utc};
+
+use billing_rules::estimate::{estimate_month, MonthEstimate};
+use billing_rules::rating::PricedSession;
+use billing_rules::{Currency, Month};
+
+use crate::ids::AccountId;
+use crate::store::{MonthUsage, StoreError, UsageStore};
+
+/// An account's month at an instant.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MonthFigures {
+    /// The recorded usage lines and day amounts of the month's invoice.
+    pub recorded: MonthUsage,
+    /// The sessions still running, with their prices.
+    pub open: Vec<PricedSession>,
+    /// Month to date and projection.
+    pub estimate: MonthEstimate,
+}
+
+/// Reads an account's month (two requests: its usage lines and its running sessions) and estimates it.
+pub async fn month_figures<S: UsageStore>(
+    store: &S,
+    currency: Currency,
+    account: &AccountId,
+    month: Month,
+    now: DateTime<Utc>,
+) -> Result<MonthFigures, StoreError> {
+    let recorded = store.month_usage(account, month).await?;
+    let open: Vec<PricedSession> = store
+        .open_sessions(account)
+        .await?
+        .iter()
+        .filter_map(|s| s.priced())
+        .collect();
+    let estimate = estimate_month(currency, month, &recorded.lines, &open, now);
+    Ok(MonthFigures {
+        recorded,
+        open,
+        estimate,
+    })
+}
