@@ -441,7 +441,52 @@ async fn concurrent_events_for_one_account_never_lose_an_update<S: UsageStore + 
     );
 }
 
+async fn sessions_are_listed_by_start_page_by_page<S: UsageStore>(store: S) {
+    let rec = recorder(store).await;
+    for (i, day) in [12, 10, 14, 11, 13].iter().enumerate() {
+        let (start, stop) = (
+            format!("2026-11-{day}T10:00:00Z"),
+            format!("2026-11-{day}T11:00:00Z"),
+        );
+        rec.record(&record(&format!("r{i}"), "a1", "vm", &start, &stop))
+            .await
+            .expect("record");
+    }
+    rec.record(&record(
+        "outside",
+        "a1",
+        "vm",
+        "2026-11-01T10:00:00Z",
+        "2026-11-01T11:00:00Z",
+    ))
+    .await
+    .expect("record");
+    let (from, to) = (at("2026-11-10T00:00:00Z"), at("2026-11-14T10:00:00Z"));
+    let mut seen = Vec::new();
+    let mut cursor = None;
+    loop {
+        let (page, next) = rec
+            .store()
+            .sessions_started(&acct("a1"), from, to, cursor.as_ref(), 2)
+            .await
+            .expect("page");
+        assert!(page.len() <= 2);
+        seen.extend(
+            page.iter()
+                .filter_map(|s| s.started_at)
+                .map(|t| t.format("%d").to_string()),
+        );
+        match next {
+            Some(c) => cursor = Some(c),
+            None => break,
+        }
+    }
+    // The 14th starts exactly at `to` (exclusive) and the 1st before `from`.
+    assert_eq!(seen, ["10", "11", "12", "13"]);
+}
+
 e2e::on_both_stores!(
+    sessions_are_listed_by_start_page_by_page,
     a_duplicate_event_is_counted_once,
     a_stop_before_its_start_is_matched_when_the_start_arrives,
     a_duplicate_start_never_opens_a_second_session,

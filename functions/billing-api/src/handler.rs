@@ -9,7 +9,7 @@ use std::convert::Infallible;
 use billing_app::alerts::{AlertSettings, AlertStore};
 use billing_app::clock::Clock;
 use billing_app::credits::CreditStore;
-use billing_app::dashboard::{AlertsView, Dashboard, DashboardError};
+use billing_app::dashboard::{AlertsView, Dashboard, DashboardError, SessionsPage};
 use billing_app::ids::AccountId;
 use billing_app::invoices::InvoiceStore;
 use billing_app::notify::EmailAddress;
@@ -46,8 +46,20 @@ enum ApiError {
     #[error("method not allowed")]
     MethodNotAllowed(String),
     #[error("internal error")]
-    Internal(#[from] DashboardError),
+    Internal(DashboardError),
 }
+
+impl From<DashboardError> for ApiError {
+    fn from(e: DashboardError) -> Self {
+        match e {
+            DashboardError::BadCursor(_) => ApiError::BadRequest(e.to_string()),
+            other => ApiError::Internal(other),
+        }
+    }
+}
+
+/// Sessions per page of `detail=sessions`: default and maximum.
+const PAGE: (u32, u32) = (50, 200);
 
 fn json_response(status: StatusCode, body: &impl Serialize) -> Response<Body> {
     let body = serde_json::to_string(body).unwrap_or_else(|_| "{}".into());
@@ -111,6 +123,37 @@ struct AlertsBody {
     thresholds: Vec<Decimal>,
 }
 
+fn text_csv(body: String) -> Response<Body> {
+    Response::builder()
+        .status(StatusCode::OK)
+        .header(header::CONTENT_TYPE, "text/csv")
+        .body(Body::from(body))
+        .unwrap_or_default()
+}
+
+fn sessions_csv(page: &SessionsPage) -> String {
+    let mut out = String::from(
+        "session,resource,service,started_at,stopped_at,minutes,billed_hours,month_hours,hourly_price,month_amount,currency\n",
+    );
+    for s in &page.sessions {
+        out.push_str(&format!(
+            "{},{},{},{},{},{},{},{},{},{},{}\n",
+            s.session,
+            s.resource,
+            s.service,
+            s.started_at.to_rfc3339(),
+            s.stopped_at.map(|t| t.to_rfc3339()).unwrap_or_default(),
+            s.minutes,
+            s.billed_hours,
+            s.month_hours,
+            s.hourly_price,
+            s.month_amount,
+            page.currency.code()
+        ));
+    }
+    out
+}
+
 fn csv(lines: &[RatedLine], currency: &str) -> String {
     let mut out = String::from("service,usage_month,hours,amount,currency\n");
     for l in lines {
@@ -171,18 +214,49 @@ where
                         .map_err(|e| ApiError::BadRequest(e.to_string()))
                 })
                 .transpose()?;
-            let report = dashboard.usage(&account, month).await?;
+            let query = |name: &str| {
+                request
+                    .query_string_parameters_ref()
+                    .and_then(|q| q.first(name).map(str::to_owned))
+            };
             let wants_csv = request
                 .headers()
                 .get(header::ACCEPT)
                 .and_then(|a| a.to_str().ok())
                 .is_some_and(|a| a.contains("text/csv"));
+            match query("detail").as_deref() {
+                None | Some("services") => {}
+                Some("sessions") => {
+                    let limit = match query("limit") {
+                        None => PAGE.0,
+                        Some(l) => l
+                            .parse::<u32>()
+                            .ok()
+                            .filter(|l| (1..=PAGE.1).contains(l))
+                            .ok_or_else(|| {
+                                ApiError::BadRequest(format!(
+                                    "limit must be a whole number from 1 to {}",
+                                    PAGE.1
+                                ))
+                            })?,
+                    };
+                    let page = dashboard
+                        .sessions(&account, month, query("cursor").as_deref(), limit)
+                        .await?;
+                    if wants_csv {
+                        return Ok(text_csv(sessions_csv(&page)));
+                    }
+                    return Ok(json_response(StatusCode::OK, &page));
+                }
+                Some(other) => {
+                    return Err(ApiError::BadRequest(format!(
+                        "detail must be services or sessions, not `{other}`"
+                    )))
+                }
+            }
+            let report = dashboard.usage(&account, month).await?;
             if wants_csv {
-                return Ok(Response::builder()
-                    .status(StatusCode::OK)
-                    .header(header::CONTENT_TYPE, "text/csv")
-                    .body(Body::from(csv(&report.lines, report.currency.code())))
-                    .unwrap_or_default());
+                return Ok(text_csv(csv(&report.lines, report.currency.code())));
             }
             Ok(json_response(StatusCode::OK, &report))
         }
@@ -585,6 +659,93 @@ mod tests {
             .as_str()
             .unwrap_or_default()
             .contains("YYYY-MM"));
+    }
+
+    #[tokio::test]
+    async fn the_sessions_of_a_month_are_listed_page_by_page_with_their_month_share() {
+        let (dash, _) = dashboard().await;
+        let target =
+            |extra: &str| format!("/v1/billing/usage?month=2026-11&detail=sessions&limit=1{extra}");
+        let (status, _, body) = call(
+            &dash,
+            request("GET", &target(""), Some("acct-demo"), None, None),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        let first = json(&body);
+        assert_eq!(first["sessions"][0]["service"], "vm");
+        assert_eq!(first["sessions"][0]["minutes"], 600);
+        assert_eq!(first["sessions"][0]["billed_hours"], 10);
+        assert_eq!(first["sessions"][0]["month_amount"], "10.00");
+        let cursor = first["next_cursor"]
+            .as_str()
+            .expect("a second page")
+            .to_owned();
+        let (_, _, body) = call(
+            &dash,
+            request(
+                "GET",
+                &target(&format!("&cursor={cursor}")),
+                Some("acct-demo"),
+                None,
+                None,
+            ),
+        )
+        .await;
+        let second = json(&body);
+        assert_eq!(second["sessions"][0]["service"], "gpu");
+        assert!(
+            second["sessions"][0]["stopped_at"].is_null(),
+            "still running"
+        );
+        assert_eq!(second["sessions"][0]["month_hours"], 3);
+        let (_, ctype, csv) = call(
+            &dash,
+            request(
+                "GET",
+                "/v1/billing/usage?detail=sessions",
+                Some("acct-demo"),
+                None,
+                Some("text/csv"),
+            ),
+        )
+        .await;
+        assert_eq!(ctype, "text/csv");
+        assert_eq!(csv.lines().count(), 3, "header and two sessions: {csv}");
+        for (bad, why) in [
+            ("&cursor=nonsense", "not a cursor"),
+            ("&limit=0", "limit must be"),
+            ("&limit=500", "limit must be"),
+        ] {
+            let url = format!("/v1/billing/usage?month=2026-11&detail=sessions{bad}");
+            let (status, _, body) =
+                call(&dash, request("GET", &url, Some("acct-demo"), None, None)).await;
+            assert_eq!(status, StatusCode::BAD_REQUEST, "{bad}");
+            assert!(body.contains(why), "{body}");
+        }
+        let (status, _, body) = call(
+            &dash,
+            request(
+                "GET",
+                "/v1/billing/usage?detail=everything",
+                Some("acct-demo"),
+                None,
+                None,
+            ),
+        )
+        .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        assert!(body.contains("services or sessions"), "{body}");
+        let (_, _, other) = call(
+            &dash,
+            request("GET", &target(""), Some("acct-other"), None, None),
+        )
+        .await;
+        assert_eq!(
+            json(&other)["sessions"].as_array().map(Vec::len),
+            Some(1),
+            "only acct-other's session"
+        );
     }
 
     #[tokio::test]

@@ -9,7 +9,9 @@ use serde::Serialize;
 use billing_rules::calendar::{first_business_day, Holidays};
 use billing_rules::credits::{allocate_credits, CreditGrant};
 use billing_rules::estimate::open_session_days;
-use billing_rules::rating::RatedLine;
+use billing_rules::rating::{RatedLine, UsageTotals};
+use billing_rules::usage::{billed_hours, hours_in_window};
+use billing_rules::ServiceId;
 use billing_rules::{Currency, Month};
 
 use crate::alerts::{AlertSettings, AlertStore};
@@ -17,10 +19,10 @@ use crate::clock::Clock;
 use crate::credits::CreditStore;
 use crate::events::{UsageChange, UsageEvent};
 use crate::figures::{month_figures, MonthFigures};
-use crate::ids::{AccountId, EventId};
+use crate::ids::{AccountId, EventId, ResourceId, SessionId};
 use crate::ingest::{IngestError, UsageRecorder};
 use crate::invoices::{InvoiceRecord, InvoiceStatus, InvoiceStore};
-use crate::store::{StoreError, UsageStore};
+use crate::store::{SessionCursor, StoreError, UsageStore};
 
 /// Credits now, and after this month's projected usage.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -85,6 +87,44 @@ pub struct UsageReport {
     pub total: Decimal,
 }
 
+/// One session of a month's detail.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SessionLine {
+    /// The session.
+    pub session: SessionId,
+    /// The resource it ran on.
+    pub resource: ResourceId,
+    /// The service.
+    pub service: ServiceId,
+    /// Start.
+    pub started_at: DateTime<Utc>,
+    /// Stop; `null` while it runs.
+    pub stopped_at: Option<DateTime<Utc>>,
+    /// Whole minutes run (to now while it runs).
+    pub minutes: i64,
+    /// Billed hours of the whole session (so far while it runs).
+    pub billed_hours: u64,
+    /// Of those, the hours that started in the month.
+    pub month_hours: u64,
+    /// The hourly price, fixed at the start.
+    pub hourly_price: Decimal,
+    /// `month_hours × hourly_price`, exact (invoice lines round once, per service).
+    pub month_amount: Decimal,
+}
+
+/// A page of a month's sessions, oldest start first.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SessionsPage {
+    /// Currency.
+    pub currency: Currency,
+    /// The month.
+    pub month: Month,
+    /// The sessions with hours in the month.
+    pub sessions: Vec<SessionLine>,
+    /// Pass as `cursor` for the next page; `null` on the last page.
+    pub next_cursor: Option<String>,
+}
+
 /// What deleting an account did, and what is still due.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Deletion {
@@ -111,6 +151,9 @@ pub enum DashboardError {
     /// Closing a session failed.
     #[error("a running session could not be closed")]
     Ingest(#[from] IngestError),
+    /// A page cursor that this API did not give out.
+    #[error("`{0}` is not a cursor from a previous page")]
+    BadCursor(String),
 }
 
 /// The billing page's use cases for one account at a time.
@@ -209,6 +252,55 @@ where
             month,
             total: e.month_to_date_total,
             lines: e.month_to_date,
+        })
+    }
+
+    /// A page of the sessions with hours in a month (default: the current month). Sessions are read
+    /// by start, from the month's start less the longest session accepted, so a page may hold fewer
+    /// than `limit` sessions; follow `next_cursor` until it is `null`.
+    pub async fn sessions(
+        &self,
+        account: &AccountId,
+        month: Option<Month>,
+        cursor: Option<&str>,
+        limit: u32,
+    ) -> Result<SessionsPage, DashboardError> {
+        let now = self.clock.now();
+        let month = month.unwrap_or_else(|| Month::of(now));
+        let cursor = cursor
+            .map(|c| SessionCursor::parse(c).ok_or_else(|| DashboardError::BadCursor(c.to_owned())))
+            .transpose()?;
+        let from = month.start() - self.recorder.policy().limits.max_duration;
+        let (records, next) = self
+            .store()
+            .sessions_started(account, from, month.end(), cursor.as_ref(), limit)
+            .await?;
+        let sessions = records
+            .iter()
+            .filter_map(|r| {
+                let priced = r.priced()?;
+                let until = r.stopped_at.unwrap_or(now);
+                let month_hours =
+                    hours_in_window(priced.started_at, until, month.start(), month.end());
+                (month_hours > 0).then(|| SessionLine {
+                    session: r.session.clone(),
+                    resource: r.resource.clone(),
+                    service: priced.service.clone(),
+                    started_at: priced.started_at,
+                    stopped_at: r.stopped_at,
+                    minutes: (until - priced.started_at).num_minutes(),
+                    billed_hours: billed_hours(priced.started_at, until),
+                    month_hours,
+                    hourly_price: priced.hourly_price,
+                    month_amount: UsageTotals::of(month_hours, priced.hourly_price).amount,
+                })
+            })
+            .collect();
+        Ok(SessionsPage {
+            currency: self.currency,
+            month,
+            sessions,
+            next_cursor: next.map(|c| c.token()),
         })
     }
 

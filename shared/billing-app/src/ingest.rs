@@ -161,6 +161,11 @@ impl<S: UsageStore, C: Clock> UsageRecorder<S, C> {
         &self.store
     }
 
+    /// What events are accepted.
+    pub fn policy(&self) -> &IngestPolicy {
+        &self.policy
+    }
+
     /// Records one event, exactly once.
     pub async fn record(&self, event: &UsageEvent) -> Result<Recorded, IngestError> {
         self.check_window(event)?;

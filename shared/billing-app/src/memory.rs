@@ -17,8 +17,8 @@ use crate::credits::{CreditStore, GrantError, LedgerEntry, NewGrant, StoredGrant
 use crate::ids::{AccountId, EventId, SessionId};
 use crate::invoices::{Advance, InvoiceRecord, InvoiceStatus, InvoiceStore};
 use crate::store::{
-    AccountState, CommitOutcome, MonthUsage, SessionRecord, StoreError, UsageCommit, UsageContext,
-    UsageStore,
+    AccountState, CommitOutcome, MonthUsage, SessionCursor, SessionRecord, StoreError, UsageCommit,
+    UsageContext, UsageStore,
 };
 
 type LineState = (UsageTotals, BTreeMap<NaiveDate, Decimal>);
@@ -176,6 +176,39 @@ impl UsageStore for MemoryStore {
             .filter(|((a, _), s)| a == account && s.is_open())
             .map(|(_, s)| s.clone())
             .collect())
+    }
+
+    async fn sessions_started(
+        &self,
+        account: &AccountId,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        cursor: Option<&SessionCursor>,
+        limit: u32,
+    ) -> Result<(Vec<SessionRecord>, Option<SessionCursor>), StoreError> {
+        let st = self.state();
+        let mut found: Vec<(DateTime<Utc>, SessionRecord)> = st
+            .sessions
+            .iter()
+            .filter(|((a, _), _)| a == account)
+            .filter_map(|(_, s)| s.started_at.map(|t| (t, s.clone())))
+            .filter(|(t, s)| {
+                *t >= from
+                    && *t < to
+                    && cursor.is_none_or(|c| (*t, &s.session) > (c.started_at, &c.session))
+            })
+            .collect();
+        found.sort_by(|a, b| (a.0, &a.1.session).cmp(&(b.0, &b.1.session)));
+        let more = found.len() > limit as usize;
+        found.truncate(limit as usize);
+        let next = more
+            .then(|| found.last())
+            .flatten()
+            .map(|(t, s)| SessionCursor {
+                started_at: *t,
+                session: s.session.clone(),
+            });
+        Ok((found.into_iter().map(|(_, s)| s).collect(), next))
     }
 
     async fn session(

@@ -137,6 +137,35 @@ pub struct MonthUsage {
     pub days: Vec<UsageSlice>,
 }
 
+/// Where a page of sessions resumes: the last session returned (its start and id).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionCursor {
+    /// Start of the last session returned.
+    pub started_at: DateTime<Utc>,
+    /// Its id.
+    pub session: SessionId,
+}
+
+impl SessionCursor {
+    /// The opaque token given to API callers: `<unix nanos>.<session id>`.
+    pub fn token(&self) -> String {
+        format!(
+            "{}.{}",
+            self.started_at.timestamp_nanos_opt().unwrap_or_default(),
+            self.session
+        )
+    }
+
+    /// Reads a token back; `None` if it was not made by [`SessionCursor::token`].
+    pub fn parse(token: &str) -> Option<Self> {
+        let (nanos, session) = token.split_once('.')?;
+        Some(Self {
+            started_at: DateTime::from_timestamp_nanos(nanos.parse().ok()?),
+            session: SessionId::parse(session).ok()?,
+        })
+    }
+}
+
 /// Storage of accounts, prices, sessions and usage aggregates.
 pub trait UsageStore: Send + Sync {
     /// Saves what billing knows of an account.
@@ -191,6 +220,17 @@ pub trait UsageStore: Send + Sync {
         &self,
         account: &AccountId,
     ) -> impl Future<Output = Result<Vec<SessionRecord>, StoreError>> + Send;
+
+    /// A page of the account's sessions that started in `[from, to)`, oldest first, at most `limit`;
+    /// the cursor of the next page, if any.
+    fn sessions_started(
+        &self,
+        account: &AccountId,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        cursor: Option<&SessionCursor>,
+        limit: u32,
+    ) -> impl Future<Output = Result<(Vec<SessionRecord>, Option<SessionCursor>), StoreError>> + Send;
 
     /// One session.
     fn session(

@@ -5,6 +5,7 @@
 //! | account         | `ACCOUNT#<a>`      | `ACCOUNT`                                |                               |
 //! | session         | `ACCOUNT#<a>`      | `SESSION#<s>`                            | `OPEN#<a>` / `<start>#<s>`    |
 //! | usage line      | `ACCOUNT#<a>`      | `USAGE#<invoice month>#<usage month>#<service>` |                        |
+//! | (session, started) | GSI2: `SESSIONS#<a>` / `<start>#<s>` |  |  |
 //! | price           | `PRICES`           | `PRICE#<service>#<effective from>`       |                               |
 //! | event marker    | `EVENT#<id>`       | `EVENT` (with `ttl`)                     |                               |
 //!
@@ -30,8 +31,8 @@ use billing_app::ids::{AccountId, EventId, SessionId};
 use billing_app::invoices::{Advance, InvoiceRecord, InvoiceStatus, InvoiceStore};
 use billing_app::notify::EmailAddress;
 use billing_app::store::{
-    AccountState, CommitOutcome, MonthUsage, SessionRecord, StoreError, UsageCommit, UsageContext,
-    UsageStore,
+    AccountState, CommitOutcome, MonthUsage, SessionCursor, SessionRecord, StoreError, UsageCommit,
+    UsageContext, UsageStore,
 };
 use billing_rules::credits::UsageSlice;
 use billing_rules::credits::{CreditGrant, GrantKind};
@@ -54,6 +55,7 @@ const ALERTS_SK: &str = "ALERTS";
 const ALERT_MARKER_TTL: TimeDelta = TimeDelta::days(90);
 const PRICES_PK: &str = "PRICES";
 const OPEN_INDEX: &str = "GSI1";
+const SESSIONS_INDEX: &str = "GSI2";
 
 /// The DynamoDB store.
 #[derive(Debug, Clone)]
@@ -91,6 +93,13 @@ impl DynamoDbStore {
         }
         if let Some(m) = rec.billed_through {
             item.insert("billed_through".into(), s(m.to_string()));
+        }
+        if let Some(start) = rec.started_at {
+            item.insert("GSI2PK".into(), s(format!("SESSIONS#{account}")));
+            item.insert(
+                "GSI2SK".into(),
+                s(format!("{}#{}", time_s(start), rec.session)),
+            );
         }
         if let (true, Some(start)) = (rec.is_open(), rec.started_at) {
             item.insert("GSI1PK".into(), s(format!("OPEN#{account}")));
@@ -521,6 +530,55 @@ impl UsageStore for DynamoDbStore {
             )
             .await?;
         items.iter().map(parse_session).collect()
+    }
+
+    async fn sessions_started(
+        &self,
+        account: &AccountId,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        cursor: Option<&SessionCursor>,
+        limit: u32,
+    ) -> Result<(Vec<SessionRecord>, Option<SessionCursor>), StoreError> {
+        let gsi_pk = format!("SESSIONS#{account}");
+        let start_key = cursor.map(|c| {
+            let mut key = keys(&account_pk(account), &format!("SESSION#{}", c.session));
+            key.insert("GSI2PK".into(), s(&gsi_pk));
+            key.insert(
+                "GSI2SK".into(),
+                s(format!("{}#{}", time_s(c.started_at), c.session)),
+            );
+            key
+        });
+        // `<to>` sorts before every `<to>#<session>`, so BETWEEN excludes sessions starting at `to`.
+        let out = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(SESSIONS_INDEX)
+            .key_condition_expression("GSI2PK = :pk AND GSI2SK BETWEEN :from AND :to")
+            .expression_attribute_values(":pk", s(&gsi_pk))
+            .expression_attribute_values(":from", s(time_s(from)))
+            .expression_attribute_values(":to", s(time_s(to)))
+            .set_exclusive_start_key(start_key)
+            .limit(i32::try_from(limit).unwrap_or(i32::MAX))
+            .send()
+            .await
+            .map_err(ddb_err)?;
+        let sessions = out
+            .items
+            .unwrap_or_default()
+            .iter()
+            .map(parse_session)
+            .collect::<Result<Vec<_>, _>>()?;
+        let next = match (out.last_evaluated_key, sessions.last()) {
+            (Some(k), Some(last)) if !k.is_empty() => last.started_at.map(|t| SessionCursor {
+                started_at: t,
+                session: last.session.clone(),
+            }),
+            _ => None,
+        };
+        Ok((sessions, next))
     }
 
     async fn session(
