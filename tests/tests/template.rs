@@ -122,3 +122,44 @@ fn the_http_api_routes_are_exactly_the_documented_ones() {
     documented.sort();
     assert_eq!(deployed, documented);
 }
+
+#[test]
+fn every_function_has_an_errors_alarm_and_every_dead_letter_queue_a_depth_alarm() {
+    let t = template();
+    let alarms: Vec<&Value> = t["Resources"]
+        .as_mapping()
+        .expect("Resources")
+        .values()
+        .filter(|r| r["Type"] == "AWS::CloudWatch::Alarm")
+        .collect();
+    let watched = |namespace: &str, metric: &str, target: &str| {
+        alarms.iter().any(|a| {
+            let p = &a["Properties"];
+            p["Namespace"] == namespace
+                && p["MetricName"] == metric
+                && serde_yaml::to_string(&p["Dimensions"]).is_ok_and(|d| d.contains(target))
+                && p["AlarmActions"].is_sequence()
+        })
+    };
+    for (name, _) in functions(&t) {
+        assert!(
+            watched("AWS/Lambda", "Errors", &name),
+            "{name} has no errors alarm"
+        );
+    }
+    let queues = t["Resources"]
+        .as_mapping()
+        .expect("Resources")
+        .iter()
+        .filter(|(name, r)| {
+            r["Type"] == "AWS::SQS::Queue"
+                && name.as_str().is_some_and(|n| n.contains("DeadLetter"))
+        });
+    for (name, _) in queues {
+        let name = name.as_str().unwrap_or_default();
+        assert!(
+            watched("AWS/SQS", "ApproximateNumberOfMessagesVisible", name),
+            "{name} has no depth alarm"
+        );
+    }
+}
