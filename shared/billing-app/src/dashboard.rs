@@ -7,7 +7,7 @@ use rust_decimal::Decimal;
 use serde::Serialize;
 
 use billing_rules::calendar::{first_business_day, Holidays};
-use billing_rules::credits::{allocate_credits, CreditGrant};
+use billing_rules::credits::{allocate_credits, balance_after, balance_at, CreditGrant};
 use billing_rules::estimate::open_session_days;
 use billing_rules::rating::{RatedLine, UsageTotals};
 use billing_rules::usage::{billed_hours, hours_in_window};
@@ -208,21 +208,13 @@ where
         let mut days = recorded.days;
         days.extend(open_session_days(month, &open, month.end()));
         let projected_use = allocate_credits(self.currency, &grants, &days, e.projected_total);
-        let valid_now: Vec<&CreditGrant> = grants.iter().filter(|g| g.is_valid_at(now)).collect();
-        let remaining: Decimal = valid_now.iter().map(|g| g.remaining).sum();
-        let used_from_valid: Decimal = projected_use
-            .uses
-            .iter()
-            .filter(|u| valid_now.iter().any(|g| g.id == u.grant_id))
-            .map(|u| u.amount)
-            .sum();
         Ok(Summary {
             currency: self.currency,
             month,
             as_of: now,
             credits: CreditsView {
-                remaining,
-                remaining_after_month: remaining - used_from_valid,
+                remaining: balance_at(&grants, now),
+                remaining_after_month: balance_after(&grants, &projected_use, now),
             },
             month_to_date: e.month_to_date_total,
             projected_month_end: e.projected_total,

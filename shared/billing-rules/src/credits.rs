@@ -199,6 +199,29 @@ pub fn balance_at(grants: &[CreditGrant], at: DateTime<Utc>) -> Decimal {
         .sum()
 }
 
+/// The balance valid at `at` once `allocation` is paid from the grants (what the dashboard shows as
+/// the credits left after this month's estimated usage). Uses of grants no longer valid at `at` do not
+/// lower it: they were never part of it.
+pub fn balance_after(
+    grants: &[CreditGrant],
+    allocation: &CreditAllocation,
+    at: DateTime<Utc>,
+) -> Decimal {
+    grants
+        .iter()
+        .filter(|g| g.is_valid_at(at))
+        .map(|g| {
+            let used: Decimal = allocation
+                .uses
+                .iter()
+                .filter(|u| u.grant_id == g.id)
+                .map(|u| u.amount)
+                .sum();
+            g.remaining - used
+        })
+        .sum()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -315,6 +338,23 @@ mod tests {
         let usage = [day("2026-03-01", "5.0015"), day("2026-03-02", "4.9945")];
         let a = allocate_credits(Currency::Usd, &grants, &usage, d("10.00"));
         assert_eq!(a.total, d("10.00"));
+    }
+
+    #[test]
+    fn the_balance_after_an_allocation_counts_only_grants_still_valid() {
+        let grants = [
+            grant("expired", "10", Some("2026-03-15T00:00:00Z")),
+            grant("open", "5", None),
+        ];
+        let march = [day("2026-03-05", "4"), day("2026-03-20", "3")];
+        let a = allocate_credits(Currency::Usd, &grants, &march, d("7"));
+        assert_eq!(used(&a), vec![("expired", d("4")), ("open", d("3"))]);
+        // On 25 March the expired grant is no longer in the balance: 5 − 3 = 2 left.
+        assert_eq!(balance_at(&grants, at("2026-03-25T00:00:00Z")), d("5"));
+        assert_eq!(
+            balance_after(&grants, &a, at("2026-03-25T00:00:00Z")),
+            d("2")
+        );
     }
 
     #[test]
