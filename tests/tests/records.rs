@@ -1,6 +1,6 @@
 //! Credit grants with their ledger, and invoice records, on both stores.
 
-use billing_app::credits::{CreditStore, GrantError, LedgerEntry, NewGrant};
+use billing_app::credits::{CreditStore, GrantError, LedgerEntry, NewGrant, Revocation};
 use billing_app::ids::AccountId;
 use billing_app::invoices::{Advance, InvoiceRecord, InvoiceStatus, InvoiceStore};
 use billing_rules::credits::GrantKind;
@@ -18,6 +18,10 @@ fn d(s: &str) -> Decimal {
 
 fn acct(s: &str) -> AccountId {
     AccountId::parse(s).expect("account")
+}
+
+fn revocation(by: &str, reason: &str) -> Revocation {
+    Revocation::new(by, reason).expect("who and why")
 }
 
 fn grant(id: &str, amount: &str) -> NewGrant {
@@ -65,8 +69,7 @@ async fn a_grant_is_recorded_once_with_its_ledger_entry_and_revoking_keeps_the_h
         .revoke_grant(
             &a,
             "g1",
-            "ops@example.com",
-            "abuse",
+            &revocation("ops@example.com", "abuse"),
             at("2026-11-21T00:00:00Z"),
         )
         .await
@@ -77,7 +80,12 @@ async fn a_grant_is_recorded_once_with_its_ledger_entry_and_revoking_keeps_the_h
         d("0")
     );
     let unknown = store
-        .revoke_grant(&a, "nope", "ops", "x", at("2026-11-21T00:00:00Z"))
+        .revoke_grant(
+            &a,
+            "nope",
+            &revocation("ops", "x"),
+            at("2026-11-21T00:00:00Z"),
+        )
         .await
         .expect("store");
     assert_eq!(unknown, Err(GrantError::Unknown("nope".into())));

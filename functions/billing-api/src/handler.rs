@@ -852,6 +852,38 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_deletion_interrupted_after_marking_the_account_completes_at_the_first_instant() {
+        let (dash, store) = dashboard().await;
+        let demo = AccountId::parse("acct-demo").expect("id");
+        // The first attempt marked the account at 10:30 and crashed before closing the gpu session.
+        let first: chrono::DateTime<chrono::Utc> = "2026-11-20T10:30:00Z".parse().expect("t");
+        store.mark_deleted(&demo, first).await.expect("marked");
+        let (status, _, body) = call(
+            &dash,
+            request("DELETE", "/v1/account", Some("acct-demo"), None, None),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        let del = json(&body);
+        assert_eq!(
+            del["deleted_at"], "2026-11-20T10:30:00Z",
+            "the first deletion instant holds"
+        );
+        assert_eq!(del["sessions_closed"], 1);
+        // gpu 09:00 → 10:30 is 2 billed hours (4.00), plus 10 h of vm: nothing after the deletion.
+        assert_eq!(del["usage_to_be_billed"], "14.00");
+        let gpu = store
+            .session(
+                &demo,
+                &billing_app::ids::SessionId::parse("gpu-run").expect("id"),
+            )
+            .await
+            .expect("read")
+            .expect("session");
+        assert_eq!(gpu.stopped_at, Some(first));
+    }
+
+    #[tokio::test]
     async fn no_claim_is_401_unknown_route_404_and_wrong_method_405() {
         let (dash, _) = dashboard().await;
         let (status, ctype, _) = call(

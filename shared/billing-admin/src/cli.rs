@@ -10,7 +10,7 @@ use serde_json::json;
 
 use billing_app::alerts::{AlertSettings, AlertStore};
 use billing_app::clock::FixedClock;
-use billing_app::credits::{CreditStore, LedgerEntry, NewGrant};
+use billing_app::credits::{CreditStore, LedgerEntry, NewGrant, Revocation};
 use billing_app::events::{UsageEvent, USAGE_RECORDED};
 use billing_app::figures::month_figures;
 use billing_app::ids::AccountId;
@@ -448,7 +448,12 @@ async fn credits(
         } => {
             let account = AccountId::parse(&account).map_err(invalid)?;
             let left = store
-                .revoke_grant(&account, &grant, &by, &reason, ctx.now)
+                .revoke_grant(
+                    &account,
+                    &grant,
+                    &Revocation::new(&by, &reason).map_err(invalid)?,
+                    ctx.now,
+                )
                 .await?
                 .map_err(invalid)?;
             writeln!(out, "revoked {left} {} left on {grant}", ctx.currency)?;

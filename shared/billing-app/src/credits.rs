@@ -131,9 +131,7 @@ impl NewGrant {
                 });
             }
         }
-        if granted_by.trim().is_empty() || reason.trim().is_empty() {
-            return Err(GrantError::Unaccounted);
-        }
+        accounted(&granted_by, &reason)?;
         Ok(Self(StoredGrant {
             grant: CreditGrant {
                 id,
@@ -153,6 +151,42 @@ impl NewGrant {
     /// The grant to store.
     pub fn grant(&self) -> &StoredGrant {
         &self.0
+    }
+}
+
+/// Every change to credits says who made it and why.
+fn accounted(by: &str, reason: &str) -> Result<(), GrantError> {
+    if by.trim().is_empty() || reason.trim().is_empty() {
+        return Err(GrantError::Unaccounted);
+    }
+    Ok(())
+}
+
+/// Who revokes a grant's unused part, and why: validated once, before any store sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Revocation {
+    by: String,
+    reason: String,
+}
+
+impl Revocation {
+    /// A revocation; refused without who and why.
+    pub fn new(by: &str, reason: &str) -> Result<Self, GrantError> {
+        accounted(by, reason)?;
+        Ok(Self {
+            by: by.to_owned(),
+            reason: reason.to_owned(),
+        })
+    }
+
+    /// Who.
+    pub fn by(&self) -> &str {
+        &self.by
+    }
+
+    /// Why.
+    pub fn reason(&self) -> &str {
+        &self.reason
     }
 }
 
@@ -177,8 +211,7 @@ pub trait CreditStore: Send + Sync {
         &self,
         account: &AccountId,
         grant_id: &str,
-        by: &str,
-        reason: &str,
+        revocation: &Revocation,
         at: DateTime<Utc>,
     ) -> impl Future<Output = Result<Result<Decimal, GrantError>, StoreError>> + Send;
 
@@ -232,5 +265,7 @@ mod tests {
             Err(GrantError::BadExpiry { .. })
         ));
         assert_eq!(new("5", None, " "), Err(GrantError::Unaccounted));
+        assert_eq!(Revocation::new("ops", ""), Err(GrantError::Unaccounted));
+        assert!(Revocation::new("ops", "duplicate account").is_ok());
     }
 }

@@ -299,7 +299,7 @@ fn increments(
 ) -> Vec<UsageIncrement> {
     let mut by_month: BTreeMap<Month, (u64, Vec<(NaiveDate, Decimal)>)> = BTreeMap::new();
     for (day, hours) in hours_by_day(span.started_at(), span.stopped_at()) {
-        let month = Month::of(day.and_time(chrono::NaiveTime::MIN).and_utc());
+        let month = Month::of_date(day);
         if billed_through.is_some_and(|b| month <= b) {
             continue;
         }

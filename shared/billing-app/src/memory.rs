@@ -13,7 +13,7 @@ use billing_rules::rating::{LineKey, UsageTotals};
 use billing_rules::{Currency, Month, ServiceId};
 
 use crate::alerts::{AlertOutcome, AlertSettings, AlertStore};
-use crate::credits::{CreditStore, GrantError, LedgerEntry, NewGrant, StoredGrant};
+use crate::credits::{CreditStore, GrantError, LedgerEntry, NewGrant, Revocation, StoredGrant};
 use crate::ids::{AccountId, EventId, SessionId};
 use crate::invoices::{Advance, InvoiceRecord, InvoiceStatus, InvoiceStore};
 use crate::store::{
@@ -324,13 +324,9 @@ impl CreditStore for MemoryStore {
         &self,
         account: &AccountId,
         grant_id: &str,
-        by: &str,
-        reason: &str,
+        revocation: &Revocation,
         at: DateTime<Utc>,
     ) -> Result<Result<Decimal, GrantError>, StoreError> {
-        if by.trim().is_empty() || reason.trim().is_empty() {
-            return Ok(Err(GrantError::Unaccounted));
-        }
         let mut st = self.state();
         let Some(g) = st.grants.get_mut(&(account.clone(), grant_id.to_owned())) else {
             return Ok(Err(GrantError::Unknown(grant_id.to_owned())));
@@ -341,8 +337,8 @@ impl CreditStore for MemoryStore {
             LedgerEntry::Revoked {
                 grant_id: grant_id.to_owned(),
                 amount: left,
-                by: by.to_owned(),
-                reason: reason.to_owned(),
+                by: revocation.by().to_owned(),
+                reason: revocation.reason().to_owned(),
                 at,
             },
         ));

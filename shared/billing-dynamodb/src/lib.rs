@@ -26,7 +26,9 @@ use chrono::{DateTime, TimeDelta, Utc};
 use rust_decimal::Decimal;
 
 use billing_app::alerts::{AlertOutcome, AlertSettings, AlertStore};
-use billing_app::credits::{CreditStore, GrantError, LedgerEntry, NewGrant, StoredGrant};
+use billing_app::credits::{
+    CreditStore, GrantError, LedgerEntry, NewGrant, Revocation, StoredGrant,
+};
 use billing_app::ids::{AccountId, EventId, SessionId};
 use billing_app::invoices::{Advance, InvoiceRecord, InvoiceStatus, InvoiceStore};
 use billing_app::notify::EmailAddress;
@@ -122,6 +124,24 @@ impl DynamoDbStore {
             .await
             .map_err(ddb_err)?;
         Ok(out.item)
+    }
+
+    /// Every item of an account whose sort key starts with `prefix` (strongly consistent, all pages).
+    async fn account_items(
+        &self,
+        account: &AccountId,
+        prefix: impl Into<String>,
+    ) -> Result<Vec<Item>, StoreError> {
+        self.query_all(
+            None,
+            "PK = :pk AND begins_with(SK, :prefix)",
+            HashMap::from([
+                (":pk".to_owned(), s(account_pk(account))),
+                (":prefix".to_owned(), s(prefix)),
+            ]),
+            true,
+        )
+        .await
     }
 
     async fn query_all(
@@ -482,15 +502,7 @@ impl UsageStore for DynamoDbStore {
         invoice_month: Month,
     ) -> Result<MonthUsage, StoreError> {
         let items = self
-            .query_all(
-                None,
-                "PK = :pk AND begins_with(SK, :prefix)",
-                HashMap::from([
-                    (":pk".to_owned(), s(account_pk(account))),
-                    (":prefix".to_owned(), s(format!("USAGE#{invoice_month}#"))),
-                ]),
-                true,
-            )
+            .account_items(account, format!("USAGE#{invoice_month}#"))
             .await?;
         let mut usage = MonthUsage::default();
         for item in &items {
@@ -851,32 +863,20 @@ impl CreditStore for DynamoDbStore {
     }
 
     async fn grants(&self, account: &AccountId) -> Result<Vec<StoredGrant>, StoreError> {
-        self.query_all(
-            None,
-            "PK = :pk AND begins_with(SK, :prefix)",
-            HashMap::from([
-                (":pk".to_owned(), s(account_pk(account))),
-                (":prefix".to_owned(), s("GRANT#")),
-            ]),
-            true,
-        )
-        .await?
-        .iter()
-        .map(parse_grant)
-        .collect()
+        self.account_items(account, "GRANT#")
+            .await?
+            .iter()
+            .map(parse_grant)
+            .collect()
     }
 
     async fn revoke_grant(
         &self,
         account: &AccountId,
         grant_id: &str,
-        by: &str,
-        reason: &str,
+        revocation: &Revocation,
         at: DateTime<Utc>,
     ) -> Result<Result<Decimal, GrantError>, StoreError> {
-        if by.trim().is_empty() || reason.trim().is_empty() {
-            return Ok(Err(GrantError::Unaccounted));
-        }
         let sk = format!("GRANT#{grant_id}");
         for _ in 0..5 {
             let Some(item) = self.get(&account_pk(account), &sk).await? else {
@@ -895,8 +895,8 @@ impl CreditStore for DynamoDbStore {
             let entry = LedgerEntry::Revoked {
                 grant_id: grant_id.to_owned(),
                 amount: left,
-                by: by.to_owned(),
-                reason: reason.to_owned(),
+                by: revocation.by().to_owned(),
+                reason: revocation.reason().to_owned(),
                 at,
             };
             let out = self
@@ -919,24 +919,16 @@ impl CreditStore for DynamoDbStore {
     }
 
     async fn ledger(&self, account: &AccountId) -> Result<Vec<LedgerEntry>, StoreError> {
-        self.query_all(
-            None,
-            "PK = :pk AND begins_with(SK, :prefix)",
-            HashMap::from([
-                (":pk".to_owned(), s(account_pk(account))),
-                (":prefix".to_owned(), s("LEDGER#")),
-            ]),
-            true,
-        )
-        .await?
-        .iter()
-        .map(|item| {
-            serde_json::from_str(req_s(item, "entry")?).map_err(|e| StoreError::Corrupt {
-                key: req_s(item, "SK").unwrap_or_default().to_owned(),
-                problem: e.to_string(),
+        self.account_items(account, "LEDGER#")
+            .await?
+            .iter()
+            .map(|item| {
+                serde_json::from_str(req_s(item, "entry")?).map_err(|e| StoreError::Corrupt {
+                    key: req_s(item, "SK").unwrap_or_default().to_owned(),
+                    problem: e.to_string(),
+                })
             })
-        })
-        .collect()
+            .collect()
     }
 }
 
@@ -1010,15 +1002,7 @@ impl InvoiceStore for DynamoDbStore {
 
     async fn invoices(&self, account: &AccountId) -> Result<Vec<InvoiceRecord>, StoreError> {
         let mut all = self
-            .query_all(
-                None,
-                "PK = :pk AND begins_with(SK, :prefix)",
-                HashMap::from([
-                    (":pk".to_owned(), s(account_pk(account))),
-                    (":prefix".to_owned(), s("INVOICE#")),
-                ]),
-                true,
-            )
+            .account_items(account, "INVOICE#")
             .await?
             .iter()
             .map(parse_invoice)

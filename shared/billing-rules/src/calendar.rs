@@ -37,6 +37,14 @@ impl Month {
         }
     }
 
+    /// The month a (UTC) date falls in.
+    pub fn of_date(date: NaiveDate) -> Self {
+        Self {
+            year: date.year(),
+            month: date.month(),
+        }
+    }
+
     /// The year.
     pub const fn year(self) -> i32 {
         self.year

@@ -73,9 +73,7 @@ pub fn open_session_days(
         .flat_map(|s| {
             hours_by_day(s.started_at, until)
                 .into_iter()
-                .filter(|(day, _)| {
-                    Month::of(day.and_time(chrono::NaiveTime::MIN).and_utc()) == month
-                })
+                .filter(|(day, _)| Month::of_date(*day) == month)
                 .map(move |(day, hours)| {
                     UsageSlice::day(day, UsageTotals::of(hours, s.hourly_price).amount)
                 })

@@ -261,11 +261,15 @@ mod tests {
                 prop_assert!((line.amount - line.exact_amount).abs() <= d("0.005"));
                 prop_assert_eq!(line.amount, Currency::Usd.round(line.amount));
             }
-            let total: Decimal = lines.iter().map(|l| l.amount).sum();
-            prop_assert_eq!(lines_total(&lines), total);
-            let exact: Decimal = parts.iter().map(|(_, h, p)| Decimal::from(*h) * Decimal::new(*p, 6)).sum();
-            let lines_exact: Decimal = lines.iter().map(|l| l.exact_amount).sum();
-            prop_assert_eq!(lines_exact, exact);
+            // Computed here from the raw parts, independently of rate_lines: each service summed
+            // exactly, rounded once; the total is the sum of those rounded lines.
+            let mut per_service: BTreeMap<usize, Decimal> = BTreeMap::new();
+            for (s, h, p) in &parts {
+                *per_service.entry(*s).or_default() += Decimal::from(*h) * Decimal::new(*p, 6);
+            }
+            prop_assert_eq!(lines.len(), per_service.len());
+            let expected: Decimal = per_service.values().map(|exact| Currency::Usd.round(*exact)).sum();
+            prop_assert_eq!(lines_total(&lines), expected);
         }
     }
 }
