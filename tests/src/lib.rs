@@ -3,6 +3,8 @@
 
 use std::sync::atomic::{AtomicU32, Ordering};
 
+pub mod billing;
+
 /// AWS configuration for the local emulator: `scripts/test` exports `AWS_ENDPOINT_URL`.
 pub async fn local_aws() -> aws_config::SdkConfig {
     assert!(

@@ -565,6 +565,10 @@ mod tests {
             amount_charged: d("10.00"),
             stripe_invoice_id: Some("in_1".into()),
             hosted_invoice_url: Some("https://invoice.stripe.com/i/in_1".into()),
+            step: billing_app::invoices::BillingStep::Notified,
+            lines: Vec::new(),
+            carried_forward: None,
+            payment_error: None,
         };
         store
             .create_invoice(&demo, &october)

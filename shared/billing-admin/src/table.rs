@@ -83,13 +83,21 @@ pub async fn create_from_template(
         .into_iter()
         .flat_map(items)
         .map(|g| {
-            let projection = text(field(field(g, "Projection")?, "ProjectionType")?)?;
+            let projection = field(g, "Projection")?;
+            let non_key = projection
+                .get("NonKeyAttributes")
+                .into_iter()
+                .flat_map(items)
+                .map(|a| text(a).map(str::to_owned))
+                .collect::<Result<Vec<_>, TableError>>()?;
+            let projection_type = text(field(projection, "ProjectionType")?)?;
             Ok(GlobalSecondaryIndex::builder()
                 .index_name(text(field(g, "IndexName")?)?)
                 .set_key_schema(Some(key_schema(field(g, "KeySchema")?)?))
                 .projection(
                     Projection::builder()
-                        .projection_type(ProjectionType::from(projection))
+                        .projection_type(ProjectionType::from(projection_type))
+                        .set_non_key_attributes((!non_key.is_empty()).then_some(non_key))
                         .build(),
                 )
                 .build()?)

@@ -242,7 +242,7 @@ fn plan(
             let price = prices.price_at(service, *at)?;
             if let Some(stop) = session.stopped_at {
                 let span = SessionSpan::new(*at, stop, &policy.limits)?;
-                usage = increments(&ctx.account, service, price, span, None);
+                usage = increments(invoice_month_of(&ctx.account), service, price, span, None);
             }
             session.service = Some(service.clone());
             session.hourly_price = Some(price);
@@ -256,7 +256,13 @@ fn plan(
                 (session.started_at, &session.service, session.hourly_price)
             {
                 let span = SessionSpan::new(start, *at, &policy.limits)?;
-                usage = increments(&ctx.account, service, price, span, session.billed_through);
+                usage = increments(
+                    invoice_month_of(&ctx.account),
+                    service,
+                    price,
+                    span,
+                    session.billed_through,
+                );
             }
             session.stopped_at = Some(*at);
         }
@@ -270,7 +276,7 @@ fn plan(
             }
             let span = SessionSpan::new(*started_at, *stopped_at, &policy.limits)?;
             let price = prices.price_at(service, *started_at)?;
-            usage = increments(&ctx.account, service, price, span, None);
+            usage = increments(invoice_month_of(&ctx.account), service, price, span, None);
             session.service = Some(service.clone());
             session.hourly_price = Some(price);
             session.started_at = Some(*started_at);
@@ -288,10 +294,20 @@ fn plan(
     })))
 }
 
-/// The line increments of a finished session: hours per day of their start, grouped by month,
-/// skipping months already billed while it ran; usage of a closed month goes on the next invoice.
-fn increments(
-    account: &AccountState,
+/// Usage of a closed month goes on the invoice after the last closed one.
+fn invoice_month_of(account: &AccountState) -> impl Fn(Month) -> Month {
+    let closed = account.closed_through;
+    move |m| match closed {
+        Some(c) if m <= c => c.next(),
+        _ => m,
+    }
+}
+
+/// The line increments of a session's span: hours per day of their start, grouped by month,
+/// skipping months already billed while it ran; `invoice_month_of` says which invoice each usage
+/// month goes on (usage of a closed month goes on the next invoice).
+pub(crate) fn increments(
+    invoice_month_of: impl Fn(Month) -> Month,
     service: &ServiceId,
     price: Decimal,
     span: SessionSpan,
@@ -310,10 +326,7 @@ fn increments(
     by_month
         .into_iter()
         .map(|(usage_month, (hours, days))| UsageIncrement {
-            invoice_month: match account.closed_through {
-                Some(closed) if usage_month <= closed => closed.next(),
-                _ => usage_month,
-            },
+            invoice_month: invoice_month_of(usage_month),
             line: LineKey {
                 usage_month,
                 service: service.clone(),

@@ -1,5 +1,6 @@
 //! Invoice records: one per account and month, whose status only moves forward
-//! (draft → open → paid | payment failed | void; payment failed → paid | void).
+//! (draft → open → paid | payment failed | void | uncollectible; payment failed → paid | void |
+//! uncollectible; uncollectible → paid | void), and whose invoicing step only moves forward too.
 
 use std::fmt;
 use std::future::Future;
@@ -11,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use billing_rules::{Currency, Month};
 
 use crate::ids::AccountId;
+use crate::payments::ChargeLine;
 use crate::store::StoreError;
 
 /// Where an invoice stands.
@@ -27,6 +29,8 @@ pub enum InvoiceStatus {
     PaymentFailed,
     /// Cancelled.
     Void,
+    /// Written off in Stripe; it can still be paid on its hosted page.
+    Uncollectible,
 }
 
 impl InvoiceStatus {
@@ -36,16 +40,16 @@ impl InvoiceStatus {
         use InvoiceStatus::*;
         matches!(
             (self, to),
-            (Draft, Open | Paid | PaymentFailed | Void)
-                | (Open, Paid | PaymentFailed | Void)
-                | (PaymentFailed, Paid | Void)
+            (Draft, Open | Paid | PaymentFailed | Void | Uncollectible)
+                | (Open, Paid | PaymentFailed | Void | Uncollectible)
+                | (PaymentFailed, Paid | Void | Uncollectible)
+                | (Uncollectible, Paid | Void)
         )
     }
 
     /// Every status an invoice can come from to reach `to`.
     pub fn predecessors(to: InvoiceStatus) -> Vec<InvoiceStatus> {
-        use InvoiceStatus::*;
-        [Draft, Open, Paid, PaymentFailed, Void]
+        ALL_STATUSES
             .into_iter()
             .filter(|s| s.can_become(to))
             .collect()
@@ -59,6 +63,52 @@ impl InvoiceStatus {
             InvoiceStatus::Paid => "paid",
             InvoiceStatus::PaymentFailed => "payment_failed",
             InvoiceStatus::Void => "void",
+            InvoiceStatus::Uncollectible => "uncollectible",
+        }
+    }
+}
+
+const ALL_STATUSES: [InvoiceStatus; 6] = [
+    InvoiceStatus::Draft,
+    InvoiceStatus::Open,
+    InvoiceStatus::Paid,
+    InvoiceStatus::PaymentFailed,
+    InvoiceStatus::Void,
+    InvoiceStatus::Uncollectible,
+];
+
+/// How far the monthly invoicing of an account-month has gone. Each step is recorded before the next
+/// one starts, so a re-run resumes where a crash stopped it.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, Default,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum BillingStep {
+    /// Computed and recorded, credits consumed.
+    #[default]
+    Computed,
+    /// The Stripe invoice exists (a draft).
+    Created,
+    /// Its lines are added.
+    LinesAdded,
+    /// It is finalized.
+    Finalized,
+    /// Charged, declined, or nothing to charge.
+    Settled,
+    /// The user was told.
+    Notified,
+}
+
+impl BillingStep {
+    /// The stored name.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            BillingStep::Computed => "computed",
+            BillingStep::Created => "created",
+            BillingStep::LinesAdded => "lines_added",
+            BillingStep::Finalized => "finalized",
+            BillingStep::Settled => "settled",
+            BillingStep::Notified => "notified",
         }
     }
 }
@@ -77,8 +127,7 @@ pub struct UnknownStatus(pub String);
 impl FromStr for InvoiceStatus {
     type Err = UnknownStatus;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        use InvoiceStatus::*;
-        [Draft, Open, Paid, PaymentFailed, Void]
+        ALL_STATUSES
             .into_iter()
             .find(|st| st.as_str() == s)
             .ok_or_else(|| UnknownStatus(s.to_owned()))
@@ -104,6 +153,14 @@ pub struct InvoiceRecord {
     pub stripe_invoice_id: Option<String>,
     /// Stripe's hosted invoice page.
     pub hosted_invoice_url: Option<String>,
+    /// How far invoicing has gone.
+    pub step: BillingStep,
+    /// The lines as charged (usage lines, a carried balance, credits).
+    pub lines: Vec<ChargeLine>,
+    /// A net amount below Stripe's minimum, carried to the next invoice.
+    pub carried_forward: Option<Decimal>,
+    /// Why the last charge attempt failed.
+    pub payment_error: Option<String>,
 }
 
 /// What an attempted status change did.

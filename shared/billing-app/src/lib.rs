@@ -9,6 +9,9 @@
 //! - [`credits`]: credit grants and their append-only ledger.
 //! - [`dashboard`]: the billing page: summary, usage, invoices, alerts, account deletion.
 //! - [`invoices`]: invoice records, one per account and month, statuses moving forward only.
+//! - [`invoicing`]: the monthly run and the worker that invoices one account-month.
+//! - [`payments`]: the payment processor port (Stripe).
+//! - [`webhooks`]: what Stripe reports, applied once per event.
 //! - [`notify`]: the mail and event ports.
 //! - [`clock`]: the injected clock.
 //! - [`config`]: reading settings from the environment.
@@ -26,6 +29,9 @@ pub mod figures;
 pub mod ids;
 pub mod ingest;
 pub mod invoices;
+pub mod invoicing;
 pub mod memory;
 pub mod notify;
+pub mod payments;
 pub mod store;
+pub mod webhooks;

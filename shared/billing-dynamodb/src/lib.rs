@@ -13,14 +13,13 @@
 //! updated with `ADD`, so concurrent sessions never lose an update.
 
 mod codec;
+mod invoicing;
 
 use std::collections::HashMap;
 
 use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
-use aws_sdk_dynamodb::types::{
-    AttributeValue, ConditionCheck, KeysAndAttributes, Put, TransactWriteItem, Update,
-};
+use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, Put, TransactWriteItem, Update};
 use aws_sdk_dynamodb::Client;
 use chrono::{DateTime, TimeDelta, Utc};
 use rust_decimal::Decimal;
@@ -31,6 +30,7 @@ use billing_app::credits::{
 };
 use billing_app::ids::{AccountId, EventId, SessionId};
 use billing_app::invoices::{Advance, InvoiceRecord, InvoiceStatus, InvoiceStore};
+use billing_app::invoicing::roster_shard;
 use billing_app::notify::EmailAddress;
 use billing_app::store::{
     AccountState, CommitOutcome, MonthUsage, SessionCursor, SessionRecord, StoreError, UsageCommit,
@@ -371,14 +371,22 @@ impl UsageStore for DynamoDbStore {
             }
             None => conditions.push("attribute_not_exists(closed_through)"),
         }
+        // The account joins the invoicing roster with its first usage (a retired, deleted account
+        // never records usage again: its condition fails first).
+        values.insert(
+            ":roster".to_owned(),
+            s(invoicing::roster_pk(roster_shard(&commit.account))),
+        );
+        values.insert(":account".to_owned(), s(commit.account.as_str()));
         actions.push(
             TransactWriteItem::builder()
-                .condition_check(
-                    ConditionCheck::builder()
+                .update(
+                    Update::builder()
                         .table_name(&self.table)
                         .set_key(Some(keys(&pk, ACCOUNT_SK)))
+                        .update_expression("SET GSI3PK = :roster, GSI3SK = :account")
                         .condition_expression(conditions.join(" AND "))
-                        .set_expression_attribute_values((!values.is_empty()).then_some(values))
+                        .set_expression_attribute_values(Some(values))
                         .build()
                         .map_err(ddb_err)?,
                 )
@@ -942,6 +950,10 @@ fn parse_invoice(item: &Item) -> Result<InvoiceRecord, StoreError> {
         problem,
     };
     let opt_s = |name: &str| item.get(name).and_then(|v| v.as_s().ok()).cloned();
+    let detail: InvoiceDetail = match opt_s("detail") {
+        Some(json) => serde_json::from_str(&json).map_err(|e| corrupt(e.to_string()))?,
+        None => InvoiceDetail::default(),
+    };
     Ok(InvoiceRecord {
         month: req_month(item, "month")?,
         currency: req_s(item, "currency")?
@@ -955,7 +967,47 @@ fn parse_invoice(item: &Item) -> Result<InvoiceRecord, StoreError> {
         amount_charged: req_decimal(item, "amount_charged")?,
         stripe_invoice_id: opt_s("stripe_invoice_id"),
         hosted_invoice_url: opt_s("hosted_invoice_url"),
+        step: serde_json::from_value(serde_json::Value::String(req_s(item, "step")?.to_owned()))
+            .map_err(|e| corrupt(e.to_string()))?,
+        lines: detail.lines,
+        carried_forward: detail.carried_forward,
+        payment_error: detail.payment_error,
     })
+}
+
+/// The parts of an invoice record stored as one JSON attribute (`detail`): never in a condition.
+#[derive(serde::Serialize, serde::Deserialize, Default)]
+struct InvoiceDetail {
+    lines: Vec<billing_app::payments::ChargeLine>,
+    carried_forward: Option<Decimal>,
+    payment_error: Option<String>,
+}
+
+fn invoice_item(account: &AccountId, r: &InvoiceRecord) -> Result<Item, StoreError> {
+    let mut item = keys(&account_pk(account), &invoice_sk(r.month));
+    item.insert("month".into(), s(r.month.to_string()));
+    item.insert("currency".into(), s(r.currency.code()));
+    item.insert("status".into(), s(r.status.as_str()));
+    item.insert("step".into(), s(r.step.as_str()));
+    item.insert("gross".into(), n(r.gross));
+    item.insert("credits_applied".into(), n(r.credits_applied));
+    item.insert("amount_charged".into(), n(r.amount_charged));
+    if let Some(id) = &r.stripe_invoice_id {
+        item.insert("stripe_invoice_id".into(), s(id));
+    }
+    if let Some(url) = &r.hosted_invoice_url {
+        item.insert("hosted_invoice_url".into(), s(url));
+    }
+    let detail = InvoiceDetail {
+        lines: r.lines.clone(),
+        carried_forward: r.carried_forward,
+        payment_error: r.payment_error.clone(),
+    };
+    item.insert(
+        "detail".into(),
+        s(serde_json::to_string(&detail).map_err(ddb_err)?),
+    );
+    Ok(item)
 }
 
 impl InvoiceStore for DynamoDbStore {
@@ -964,19 +1016,7 @@ impl InvoiceStore for DynamoDbStore {
         account: &AccountId,
         r: &InvoiceRecord,
     ) -> Result<bool, StoreError> {
-        let mut item = keys(&account_pk(account), &invoice_sk(r.month));
-        item.insert("month".into(), s(r.month.to_string()));
-        item.insert("currency".into(), s(r.currency.code()));
-        item.insert("status".into(), s(r.status.as_str()));
-        item.insert("gross".into(), n(r.gross));
-        item.insert("credits_applied".into(), n(r.credits_applied));
-        item.insert("amount_charged".into(), n(r.amount_charged));
-        if let Some(id) = &r.stripe_invoice_id {
-            item.insert("stripe_invoice_id".into(), s(id));
-        }
-        if let Some(url) = &r.hosted_invoice_url {
-            item.insert("hosted_invoice_url".into(), s(url));
-        }
+        let item = invoice_item(account, r)?;
         let out = self
             .client
             .put_item()

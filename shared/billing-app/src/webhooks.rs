@@ -1,0 +1,223 @@
+//! What Stripe reports through webhooks, applied once per event id, in any order (SPEC §6).
+//!
+//! - A new payment method (Checkout completed in setup mode, a setup intent succeeded) becomes the
+//!   customer's default for invoices.
+//! - Any change of a customer or of its payment methods refreshes our record of the default method's
+//!   id from Stripe itself, so the last delivered event cannot leave a stale value.
+//! - Invoice events move our record's status forward only; a payment failure that moves it emails
+//!   the user (once: a status already failed does not move again).
+//!
+//! The event's marker is written after its effect: a redelivery after a crash applies the effect
+//! again, which is harmless because every effect is idempotent.
+
+use billing_rules::Month;
+
+use crate::ids::AccountId;
+use crate::invoices::{Advance, InvoiceStatus};
+use crate::invoicing::{InvoicingError, InvoicingStore};
+use crate::notify::{Email, Mailer};
+use crate::payments::{Payments, RemoteInvoice};
+
+/// An invoice event's meaning.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InvoiceChange {
+    /// `invoice.finalized`.
+    Finalized,
+    /// `invoice.paid`.
+    Paid,
+    /// `invoice.payment_failed`.
+    PaymentFailed,
+    /// `invoice.payment_action_required`.
+    ActionRequired,
+    /// `invoice.voided`.
+    Voided,
+    /// `invoice.marked_uncollectible`.
+    Uncollectible,
+}
+
+impl InvoiceChange {
+    /// The status it moves our record to.
+    pub fn status(self) -> InvoiceStatus {
+        match self {
+            InvoiceChange::Finalized => InvoiceStatus::Open,
+            InvoiceChange::Paid => InvoiceStatus::Paid,
+            InvoiceChange::PaymentFailed | InvoiceChange::ActionRequired => {
+                InvoiceStatus::PaymentFailed
+            }
+            InvoiceChange::Voided => InvoiceStatus::Void,
+            InvoiceChange::Uncollectible => InvoiceStatus::Uncollectible,
+        }
+    }
+}
+
+/// A verified Stripe event, in domain terms.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PaymentEvent {
+    /// A payment method was set up (`checkout.session.completed` in setup mode, or
+    /// `setup_intent.succeeded`).
+    MethodSetUp {
+        /// The customer.
+        customer: Option<String>,
+        /// The setup intent, when the method must be read from it.
+        setup_intent: Option<String>,
+        /// The method, when the event carries it.
+        method: Option<String>,
+    },
+    /// A customer or one of its payment methods changed.
+    CustomerChanged {
+        /// The customer.
+        customer: Option<String>,
+    },
+    /// An invoice changed.
+    Invoice {
+        /// How.
+        change: InvoiceChange,
+        /// The invoice as the event shows it.
+        invoice: RemoteInvoice,
+    },
+    /// Anything else: acknowledged, nothing to do.
+    Other,
+}
+
+/// A verified event and its id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VerifiedEvent {
+    /// Stripe's event id.
+    pub id: String,
+    /// What it says.
+    pub event: PaymentEvent,
+}
+
+/// What processing an event did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Handled {
+    /// Applied.
+    Applied,
+    /// Seen before: nothing done.
+    Duplicate,
+}
+
+/// Applies verified events.
+#[derive(Debug)]
+pub struct WebhookProcessor<S, P, M> {
+    store: S,
+    payments: P,
+    mailer: M,
+    billing_page: String,
+}
+
+impl<S: InvoicingStore, P: Payments, M: Mailer> WebhookProcessor<S, P, M> {
+    /// A processor.
+    pub fn new(store: S, payments: P, mailer: M, billing_page: String) -> Self {
+        Self {
+            store,
+            payments,
+            mailer,
+            billing_page,
+        }
+    }
+
+    /// Applies one event, once.
+    pub async fn process(&self, event: &VerifiedEvent) -> Result<Handled, InvoicingError> {
+        if self.store.payment_event_seen(&event.id).await? {
+            return Ok(Handled::Duplicate);
+        }
+        match &event.event {
+            PaymentEvent::MethodSetUp {
+                customer,
+                setup_intent,
+                method,
+            } => {
+                let (customer, method) = match (customer, method, setup_intent) {
+                    (Some(c), Some(m), _) => (Some(c.clone()), Some(m.clone())),
+                    (_, _, Some(si)) => self.payments.setup_intent(si).await?,
+                    _ => (customer.clone(), None),
+                };
+                if let (Some(c), Some(m)) = (&customer, &method) {
+                    self.payments.set_default_method(c, m).await?;
+                }
+                if let Some(c) = customer {
+                    self.sync_customer(&c).await?;
+                }
+            }
+            PaymentEvent::CustomerChanged {
+                customer: Some(customer),
+            } => self.sync_customer(customer).await?,
+            PaymentEvent::Invoice { change, invoice } => self.invoice(*change, invoice).await?,
+            PaymentEvent::CustomerChanged { customer: None } | PaymentEvent::Other => {}
+        }
+        self.store.mark_payment_event(&event.id).await?;
+        Ok(Handled::Applied)
+    }
+
+    async fn sync_customer(&self, customer: &str) -> Result<(), InvoicingError> {
+        let view = self.payments.customer(customer).await?;
+        if let Some(account) = view.account {
+            self.store
+                .set_default_method(
+                    &account,
+                    view.default_method.as_ref().map(|m| m.id.as_str()),
+                )
+                .await?;
+        }
+        Ok(())
+    }
+
+    async fn invoice(
+        &self,
+        change: InvoiceChange,
+        invoice: &RemoteInvoice,
+    ) -> Result<(), InvoicingError> {
+        let (Some(account), Some(month)) = (&invoice.account, invoice.month) else {
+            // Not one of ours (created by hand in the dashboard): nothing to record.
+            return Ok(());
+        };
+        let to = change.status();
+        let advance = self.store.advance_invoice(account, month, to).await?;
+        if advance == Advance::Advanced && to == InvoiceStatus::PaymentFailed {
+            self.payment_failed(account, month, change, invoice).await?;
+        }
+        Ok(())
+    }
+
+    async fn payment_failed(
+        &self,
+        account: &AccountId,
+        month: Month,
+        change: InvoiceChange,
+        invoice: &RemoteInvoice,
+    ) -> Result<(), InvoicingError> {
+        let Some(settings) = self.store.alert_settings(account).await? else {
+            return Ok(());
+        };
+        let why = if change == InvoiceChange::ActionRequired {
+            "your bank asks you to confirm the payment"
+        } else {
+            "your payment method was declined"
+        };
+        let mut text = format!(
+            "We could not charge {} for your {month} invoice: {why}.\n\n",
+            invoice.total
+        );
+        if let Some(url) = &invoice.hosted_invoice_url {
+            text.push_str(&format!("Pay it here: {url}\n"));
+        }
+        text.push_str(&format!(
+            "Update your payment method on the billing page: {}\n",
+            self.billing_page
+        ));
+        let html = format!(
+            "<pre>{}</pre>",
+            text.replace('&', "&amp;").replace('<', "&lt;")
+        );
+        self.mailer
+            .send(&Email {
+                to: settings.email,
+                subject: format!("Payment failed for your {month} invoice"),
+                text,
+                html,
+            })
+            .await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,283 @@
+//! The invoicing store: the account's billing attributes, the roster (`GSI3`), invoice records with
+//! their credits, step transitions, and Stripe event markers.
+
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::types::{Put, TransactWriteItem, Update};
+use chrono::{DateTime, TimeDelta, Utc};
+
+use billing_app::credits::LedgerEntry;
+use billing_app::ids::AccountId;
+use billing_app::invoices::InvoiceRecord;
+use billing_app::invoicing::{BillingAccount, InvoicingStore, Recorded, RosterPage};
+use billing_app::store::StoreError;
+use billing_rules::credits::CreditUse;
+use billing_rules::Month;
+
+use crate::codec::{account_pk, condition_held, ddb_err, keys, n, opt_month, s, time_s};
+use crate::{
+    invoice_item, invoice_sk, ledger_put, parse_account, transaction_failed, DynamoDbStore,
+    ACCOUNT_SK,
+};
+
+/// Stripe event markers are kept longer than Stripe retries a delivery (3 days).
+const PAYMENT_EVENT_TTL: TimeDelta = TimeDelta::days(30);
+
+pub(crate) fn roster_pk(shard: u8) -> String {
+    format!("ROSTER#{shard:02}")
+}
+
+impl InvoicingStore for DynamoDbStore {
+    async fn billing_account(&self, account: &AccountId) -> Result<BillingAccount, StoreError> {
+        let item = self.get(&account_pk(account), ACCOUNT_SK).await?;
+        let opt_s = |name: &str| {
+            item.as_ref()
+                .and_then(|i| i.get(name))
+                .and_then(|v| v.as_s().ok())
+                .cloned()
+        };
+        Ok(BillingAccount {
+            state: parse_account(item.as_ref())?,
+            customer: opt_s("stripe_customer"),
+            default_method: opt_s("default_payment_method"),
+            invoiced_through: match &item {
+                Some(i) => opt_month(i, "invoiced_through")?,
+                None => None,
+            },
+        })
+    }
+
+    async fn close_month(&self, account: &AccountId, month: Month) -> Result<(), StoreError> {
+        let out = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(keys(&account_pk(account), ACCOUNT_SK)))
+            .update_expression("SET closed_through = :m")
+            .condition_expression("attribute_not_exists(closed_through) OR closed_through < :m")
+            .expression_attribute_values(":m", s(month.to_string()))
+            .send()
+            .await;
+        // Already closed through this month or a later one: nothing to do.
+        condition_held(out).map(|_| ())
+    }
+
+    async fn record_invoice(
+        &self,
+        account: &AccountId,
+        record: &InvoiceRecord,
+        uses: &[CreditUse],
+        at: DateTime<Utc>,
+    ) -> Result<Recorded, StoreError> {
+        let put = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(invoice_item(account, record)?))
+            .condition_expression("attribute_not_exists(PK)")
+            .build()
+            .map_err(ddb_err)?;
+        let mut tx = self
+            .client
+            .transact_write_items()
+            .transact_items(TransactWriteItem::builder().put(put).build());
+        for u in uses {
+            let update = Update::builder()
+                .table_name(&self.table)
+                .set_key(Some(keys(
+                    &account_pk(account),
+                    &format!("GRANT#{}", u.grant_id),
+                )))
+                .update_expression("SET remaining = remaining - :used")
+                .condition_expression("remaining >= :used")
+                .expression_attribute_values(":used", n(u.amount))
+                .build()
+                .map_err(ddb_err)?;
+            let entry = LedgerEntry::Used {
+                grant_id: u.grant_id.clone(),
+                amount: u.amount,
+                invoice_month: record.month,
+                at,
+            };
+            tx = tx
+                .transact_items(TransactWriteItem::builder().update(update).build())
+                .transact_items(ledger_put(&self.table, account, &entry)?);
+        }
+        match tx.send().await {
+            Ok(_) => Ok(Recorded::Recorded),
+            Err(e) if transaction_failed(&e) => {
+                if self.invoice_exists(account, record.month).await? {
+                    Ok(Recorded::Exists)
+                } else {
+                    Ok(Recorded::GrantsChanged)
+                }
+            }
+            Err(e) => Err(ddb_err(e)),
+        }
+    }
+
+    async fn update_invoice(
+        &self,
+        account: &AccountId,
+        seen: &InvoiceRecord,
+        next: &InvoiceRecord,
+    ) -> Result<bool, StoreError> {
+        let mut item = invoice_item(account, next)?;
+        let out = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(std::mem::take(&mut item)))
+            .condition_expression("step = :step AND #status = :status")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":step", s(seen.step.as_str()))
+            .expression_attribute_values(":status", s(seen.status.as_str()))
+            .send()
+            .await;
+        condition_held(out)
+    }
+
+    async fn finish_month(
+        &self,
+        account: &AccountId,
+        month: Month,
+        retire: bool,
+    ) -> Result<(), StoreError> {
+        let expression = if retire {
+            "SET invoiced_through = :m REMOVE GSI3PK, GSI3SK"
+        } else {
+            "SET invoiced_through = :m"
+        };
+        let out = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(keys(&account_pk(account), ACCOUNT_SK)))
+            .update_expression(expression)
+            .condition_expression("attribute_not_exists(invoiced_through) OR invoiced_through < :m")
+            .expression_attribute_values(":m", s(month.to_string()))
+            .send()
+            .await;
+        condition_held(out).map(|_| ())
+    }
+
+    async fn set_customer(
+        &self,
+        account: &AccountId,
+        customer: &str,
+    ) -> Result<String, StoreError> {
+        let out = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(keys(&account_pk(account), ACCOUNT_SK)))
+            .update_expression("SET stripe_customer = if_not_exists(stripe_customer, :c)")
+            .expression_attribute_values(":c", s(customer))
+            .return_values(aws_sdk_dynamodb::types::ReturnValue::AllNew)
+            .send()
+            .await
+            .map_err(ddb_err)?;
+        Ok(out
+            .attributes
+            .and_then(|a| {
+                a.get("stripe_customer")
+                    .and_then(|v| v.as_s().ok())
+                    .cloned()
+            })
+            .unwrap_or_else(|| customer.to_owned()))
+    }
+
+    async fn set_default_method(
+        &self,
+        account: &AccountId,
+        method: Option<&str>,
+    ) -> Result<(), StoreError> {
+        let update = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(keys(&account_pk(account), ACCOUNT_SK)));
+        let update = match method {
+            Some(m) => update
+                .update_expression("SET default_payment_method = :m")
+                .expression_attribute_values(":m", s(m)),
+            None => update.update_expression("REMOVE default_payment_method"),
+        };
+        update.send().await.map_err(ddb_err)?;
+        Ok(())
+    }
+
+    async fn roster_page(
+        &self,
+        month: Month,
+        shard: u8,
+        cursor: Option<&str>,
+        limit: u32,
+    ) -> Result<RosterPage, StoreError> {
+        let start = cursor.map(|account| {
+            HashMap::from([
+                ("GSI3PK".to_owned(), s(roster_pk(shard))),
+                ("GSI3SK".to_owned(), s(account)),
+                ("PK".to_owned(), s(format!("ACCOUNT#{account}"))),
+                ("SK".to_owned(), s(ACCOUNT_SK)),
+            ])
+        });
+        let out = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name("GSI3")
+            .key_condition_expression("GSI3PK = :roster")
+            .filter_expression("attribute_not_exists(invoiced_through) OR invoiced_through < :m")
+            .expression_attribute_values(":roster", s(roster_pk(shard)))
+            .expression_attribute_values(":m", s(month.to_string()))
+            .set_exclusive_start_key(start)
+            .limit(i32::try_from(limit).unwrap_or(i32::MAX))
+            .send()
+            .await
+            .map_err(ddb_err)?;
+        let accounts = out
+            .items
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|i| i.get("GSI3SK").and_then(|v| v.as_s().ok()))
+            .filter_map(|a| AccountId::parse(a).ok())
+            .collect();
+        let next = out
+            .last_evaluated_key
+            .filter(|k| !k.is_empty())
+            .and_then(|k| k.get("GSI3SK").and_then(|v| v.as_s().ok()).cloned());
+        Ok(RosterPage { accounts, next })
+    }
+
+    async fn payment_event_seen(&self, id: &str) -> Result<bool, StoreError> {
+        Ok(self
+            .get(&format!("STRIPE_EVENT#{id}"), "EVENT")
+            .await?
+            .is_some())
+    }
+
+    async fn mark_payment_event(&self, id: &str) -> Result<(), StoreError> {
+        let mut item = keys(&format!("STRIPE_EVENT#{id}"), "EVENT");
+        item.insert(
+            "ttl".into(),
+            n((Utc::now() + PAYMENT_EVENT_TTL).timestamp()),
+        );
+        item.insert("at".into(), s(time_s(Utc::now())));
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .send()
+            .await
+            .map_err(ddb_err)?;
+        Ok(())
+    }
+}
+
+impl DynamoDbStore {
+    async fn invoice_exists(&self, account: &AccountId, month: Month) -> Result<bool, StoreError> {
+        Ok(self
+            .get(&account_pk(account), &invoice_sk(month))
+            .await?
+            .is_some())
+    }
+}
