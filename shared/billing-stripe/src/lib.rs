@@ -72,6 +72,64 @@ impl std::fmt::Debug for StripeSettings {
     }
 }
 
+impl StripeSettings {
+    /// Reads the settings: `STRIPE_API_KEY_PARAMETER` names an SSM SecureString holding the key,
+    /// resolved once here (or `STRIPE_API_KEY` holds it, for local runs only); `STRIPE_API_BASE` (a
+    /// fake's URL), `STRIPE_TIMEOUT_MS` (default 10000), and the rate: `STRIPE_MAX_RPS` (all
+    /// processes together, default 25, Stripe's test-mode limit) divided by `STRIPE_MAX_CONCURRENCY`
+    /// (processes at once, default 1).
+    pub async fn from_env(
+        get: impl Fn(&str) -> Option<String>,
+        ssm: Option<&aws_sdk_ssm::Client>,
+    ) -> Result<Self, String> {
+        let api_key = match (get("STRIPE_API_KEY"), get("STRIPE_API_KEY_PARAMETER")) {
+            (Some(key), _) => key,
+            (None, Some(name)) => {
+                let ssm = ssm.ok_or("no SSM client to resolve STRIPE_API_KEY_PARAMETER")?;
+                resolve_parameter(ssm, &name).await?
+            }
+            (None, None) => {
+                return Err("set STRIPE_API_KEY_PARAMETER (or STRIPE_API_KEY locally)".into())
+            }
+        };
+        let number = |name: &str, default: u32| -> Result<u32, String> {
+            get(name).map_or(Ok(default), |v| {
+                v.parse::<u32>()
+                    .ok()
+                    .filter(|n| *n > 0)
+                    .ok_or_else(|| format!("{name} must be a positive whole number, not `{v}`"))
+            })
+        };
+        let total = number("STRIPE_MAX_RPS", 25)?;
+        let concurrency = number("STRIPE_MAX_CONCURRENCY", 1)?;
+        Ok(Self {
+            api_key,
+            base_url: get("STRIPE_API_BASE"),
+            timeout: Duration::from_millis(u64::from(number("STRIPE_TIMEOUT_MS", 10_000)?)),
+            requests_per_second: (total / concurrency).max(1),
+            attempts: 3,
+        })
+    }
+}
+
+/// Reads an SSM SecureString (decrypted). The value is never logged.
+pub async fn resolve_parameter(ssm: &aws_sdk_ssm::Client, name: &str) -> Result<String, String> {
+    ssm.get_parameter()
+        .name(name)
+        .with_decryption(true)
+        .send()
+        .await
+        .map_err(|e| {
+            format!(
+                "cannot read parameter {name}: {}",
+                aws_sdk_ssm::error::DisplayErrorContext(e)
+            )
+        })?
+        .parameter
+        .and_then(|p| p.value)
+        .ok_or_else(|| format!("parameter {name} has no value"))
+}
+
 /// Spaces requests evenly at a maximum rate, across the tasks of one process.
 #[derive(Debug)]
 struct Pace {

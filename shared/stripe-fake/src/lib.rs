@@ -231,6 +231,12 @@ impl FakeStripe {
         Some(pm)
     }
 
+    /// A test helper with the effect of a user completing a Checkout session with a test card.
+    pub fn complete_checkout(&self, session: &str, kind: &str) -> bool {
+        let mut state = lock(&self.shared.state);
+        self.complete_checkout_in(&mut state, session, kind).0 == 200
+    }
+
     fn next_id(state: &mut State, prefix: &str) -> String {
         state.seq += 1;
         format!("{prefix}_fake{:06}", state.seq)
@@ -356,14 +362,16 @@ impl FakeStripe {
                     None => missing("customer or test card", id),
                 }
             }
-            ("POST", ["checkout", id, "complete"]) => {
-                self.complete_checkout(&mut state, id, req.param("card").unwrap_or("pm_card_visa"))
-            }
+            ("POST", ["checkout", id, "complete"]) => self.complete_checkout_in(
+                &mut state,
+                id,
+                req.param("card").unwrap_or("pm_card_visa"),
+            ),
             _ => missing("fake route", rest),
         }
     }
 
-    fn complete_checkout(&self, state: &mut State, id: &str, kind: &str) -> Reply {
+    fn complete_checkout_in(&self, state: &mut State, id: &str, kind: &str) -> Reply {
         let Some(session) = state.sessions.get(id).cloned() else {
             return missing("checkout session", id);
         };

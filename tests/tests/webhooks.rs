@@ -1,0 +1,277 @@
+//! Stripe webhooks through the `stripe-webhook` handler, against DynamoDB on moto and the Stripe fake:
+//! signatures, once per event id, any order, and new payment methods becoming the default.
+
+use billing_app::invoices::{InvoiceStatus, InvoiceStore};
+use billing_app::invoicing::{InvoicingStore, Outcome, WorkItem};
+use billing_app::payments::{InvoiceKey, PayOutcome, Payments};
+use billing_app::webhooks::WebhookProcessor;
+use billing_dynamodb::DynamoDbStore;
+use billing_stripe::StripePayments;
+use e2e::billing::{acct, payments, World, BILLING_PAGE};
+use lambda_http::{Body, Request};
+use serde_json::Value;
+
+const SECRET: &str = "whsec_test_secret";
+const NOW: i64 = 1_793_000_000;
+
+type Processor = WebhookProcessor<DynamoDbStore, StripePayments, billing_app::memory::OutboxMailer>;
+
+fn processor(w: &World) -> Processor {
+    WebhookProcessor::new(
+        w.store.clone(),
+        payments(&w.fake),
+        w.mail.clone(),
+        BILLING_PAGE.into(),
+    )
+}
+
+fn request(body: &str, signature: Option<String>) -> Request {
+    let mut builder = lambda_http::http::Request::builder()
+        .method("POST")
+        .uri("/stripe/webhook");
+    if let Some(sig) = signature {
+        builder = builder.header("stripe-signature", sig);
+    }
+    builder.body(Body::Text(body.to_owned())).expect("request")
+}
+
+async fn deliver(p: &Processor, body: &str, signature: Option<String>, now: i64) -> (u16, Value) {
+    let response = stripe_webhook::handle(p, SECRET, now, request(body, signature))
+        .await
+        .expect("a response");
+    let json = match response.body() {
+        Body::Text(t) => serde_json::from_str(t).expect("json body"),
+        _ => Value::Null,
+    };
+    (response.status().as_u16(), json)
+}
+
+async fn signed(p: &Processor, event: &Value) -> (u16, Value) {
+    let body = event.to_string();
+    deliver(p, &body, Some(stripe_fake::sign(&body, SECRET, NOW)), NOW).await
+}
+
+/// An October invoice of `account` that was declined, then paid after the user fixed their card:
+/// its Stripe events, and our record.
+async fn declined_then_paid(w: &World, account: &str) -> Vec<Value> {
+    let customer = w.card(account, "pm_card_chargeDeclined").await;
+    w.usage(
+        &format!("{account}-u"),
+        account,
+        "gpu",
+        "2026-10-10T00:00:00Z",
+        "2026-10-10T04:00:00Z",
+    )
+    .await;
+    w.email(account).await;
+    let item = WorkItem {
+        account: acct(account),
+        month: "2026-10".parse().expect("m"),
+    };
+    assert!(matches!(
+        w.worker().run(&item).await.expect("run"),
+        Outcome::PaymentFailed(_)
+    ));
+    w.fake
+        .save_card(&customer, "pm_card_visa")
+        .expect("new card");
+    let record = w
+        .store
+        .invoice(&item.account, item.month)
+        .await
+        .expect("r")
+        .expect("record");
+    let key = InvoiceKey {
+        account: item.account.clone(),
+        month: item.month,
+    };
+    let id = record.stripe_invoice_id.expect("stripe id");
+    // The user pays on the hosted page: another attempt, another key.
+    let paid = payments(&w.fake)
+        .pay(
+            &InvoiceKey {
+                month: "2026-09".parse().expect("m"),
+                ..key
+            },
+            &id,
+        )
+        .await
+        .expect("pay");
+    assert!(matches!(paid, PayOutcome::Paid(_)));
+    w.fake
+        .events()
+        .into_iter()
+        .filter(|e| e["data"]["object"]["id"] == id.as_str())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unsigned_tampered_and_expired_deliveries_are_refused_and_change_nothing() {
+    let w = World::new("2026-11-02T06:00:00Z").await;
+    let p = processor(&w);
+    let events = declined_then_paid(&w, "sig").await;
+    let paid = events
+        .iter()
+        .find(|e| e["type"] == "invoice.paid")
+        .expect("paid event");
+    let body = paid.to_string();
+    let good = stripe_fake::sign(&body, SECRET, NOW);
+
+    let (status, problem) = deliver(&p, &body, None, NOW).await;
+    assert_eq!(status, 400);
+    assert!(problem["detail"]
+        .as_str()
+        .unwrap_or_default()
+        .contains("missing"));
+    let tampered = body.replace("\"paid\"", "\"void\"");
+    assert_eq!(deliver(&p, &tampered, Some(good.clone()), NOW).await.0, 400);
+    assert_eq!(
+        deliver(
+            &p,
+            &body,
+            Some(stripe_fake::sign(&body, "whsec_other", NOW)),
+            NOW
+        )
+        .await
+        .0,
+        400
+    );
+    let (status, problem) = deliver(&p, &body, Some(good.clone()), NOW + 301).await;
+    assert_eq!(status, 400);
+    assert!(problem["detail"]
+        .as_str()
+        .unwrap_or_default()
+        .contains("timestamp"));
+    let record = w
+        .store
+        .invoice(&acct("sig"), "2026-10".parse().expect("m"))
+        .await
+        .expect("r")
+        .expect("rec");
+    assert_eq!(
+        record.status,
+        InvoiceStatus::PaymentFailed,
+        "nothing changed"
+    );
+
+    let (status, first) = deliver(&p, &body, Some(good.clone()), NOW).await;
+    assert_eq!((status, first["duplicate"].as_bool()), (200, Some(false)));
+    let (status, again) = deliver(&p, &body, Some(good), NOW).await;
+    assert_eq!((status, again["duplicate"].as_bool()), (200, Some(true)));
+    let record = w
+        .store
+        .invoice(&acct("sig"), "2026-10".parse().expect("m"))
+        .await
+        .expect("r")
+        .expect("rec");
+    assert_eq!(record.status, InvoiceStatus::Paid);
+}
+
+fn permutations(items: &[Value]) -> Vec<Vec<Value>> {
+    if items.len() <= 1 {
+        return vec![items.to_vec()];
+    }
+    let mut out = Vec::new();
+    for i in 0..items.len() {
+        let mut rest = items.to_vec();
+        let first = rest.remove(i);
+        for mut tail in permutations(&rest) {
+            tail.insert(0, first.clone());
+            out.push(tail);
+        }
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_order_of_an_invoices_events_converges_to_paid() {
+    let w = World::new("2026-11-02T06:00:00Z").await;
+    let p = processor(&w);
+    let events = declined_then_paid(&w, "order").await;
+    let kinds: Vec<&str> = events.iter().filter_map(|e| e["type"].as_str()).collect();
+    assert_eq!(
+        kinds,
+        [
+            "invoice.finalized",
+            "invoice.payment_failed",
+            "invoice.paid"
+        ]
+    );
+    let (account, month) = (acct("order"), "2026-10".parse().expect("m"));
+
+    for (n, order) in permutations(&events).into_iter().enumerate() {
+        // Back to a draft, as if none of these events had arrived yet.
+        let current = w
+            .store
+            .invoice(&account, month)
+            .await
+            .expect("r")
+            .expect("rec");
+        let mut draft = current.clone();
+        draft.status = InvoiceStatus::Draft;
+        assert!(w
+            .store
+            .update_invoice(&account, &current, &draft)
+            .await
+            .expect("reset"));
+        let mails_before = w.mail.sent().len();
+        let mut failed_before_paid = false;
+        let mut paid_seen = false;
+        for event in &order {
+            let mut event = event.clone();
+            event["id"] =
+                Value::String(format!("{}_{n}", event["id"].as_str().unwrap_or_default()));
+            assert_eq!(signed(&p, &event).await.0, 200);
+            paid_seen |= event["type"] == "invoice.paid";
+            failed_before_paid |= event["type"] == "invoice.payment_failed" && !paid_seen;
+        }
+        let kinds: Vec<&str> = order.iter().filter_map(|e| e["type"].as_str()).collect();
+        let record = w
+            .store
+            .invoice(&account, month)
+            .await
+            .expect("r")
+            .expect("rec");
+        assert_eq!(record.status, InvoiceStatus::Paid, "order {kinds:?}");
+        let mails = w.mail.sent().len() - mails_before;
+        assert_eq!(
+            mails,
+            usize::from(failed_before_paid),
+            "failure emails for {kinds:?}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_card_saved_through_checkout_becomes_the_default_for_invoices() {
+    let w = World::new("2026-11-02T06:00:00Z").await;
+    let p = processor(&w);
+    let stripe = payments(&w.fake);
+    let account = acct("checkout");
+    let customer = stripe.create_customer(&account).await.expect("customer");
+    w.store
+        .set_customer(&account, &customer)
+        .await
+        .expect("stored");
+    let url = stripe
+        .checkout_setup_url(&customer, billing_rules::Currency::Usd, BILLING_PAGE)
+        .await
+        .expect("checkout");
+    let session = url.rsplit('/').next().expect("session id");
+    assert!(w.fake.complete_checkout(session, "pm_card_visa"));
+    for event in w.fake.events() {
+        assert_eq!(signed(&p, &event).await.0, 200, "{}", event["type"]);
+    }
+    let view = stripe.customer(&customer).await.expect("customer view");
+    let method = view.default_method.expect("a default method");
+    let card = method.card.clone().expect("a card");
+    assert_eq!((card.brand.as_str(), card.last4.as_str()), ("visa", "4242"));
+    let ours = w.store.billing_account(&account).await.expect("account");
+    assert_eq!(ours.default_method.as_deref(), Some(method.id.as_str()));
+
+    let portal = stripe
+        .portal_url(&customer, BILLING_PAGE)
+        .await
+        .expect("portal");
+    assert!(portal.starts_with(w.fake.url()));
+}
