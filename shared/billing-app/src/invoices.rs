@@ -223,8 +223,10 @@ mod tests {
         assert!(!Open.can_become(Open));
         assert_eq!(
             InvoiceStatus::predecessors(Paid),
-            vec![Draft, Open, PaymentFailed]
+            vec![Draft, Open, PaymentFailed, Uncollectible]
         );
+        assert!(Uncollectible.can_become(Paid));
+        assert!(!Uncollectible.can_become(Open));
         assert_eq!("payment_failed".parse(), Ok(PaymentFailed));
         assert!("refunded".parse::<InvoiceStatus>().is_err());
     }
