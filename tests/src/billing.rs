@@ -16,6 +16,7 @@ use billing_app::notify::EmailAddress;
 use billing_app::payments::Payments;
 use billing_app::store::UsageStore;
 use billing_dynamodb::DynamoDbStore;
+use billing_rules::calendar::Holidays;
 use billing_rules::credits::GrantKind;
 use billing_rules::thresholds::Thresholds;
 use billing_rules::{Currency, ServiceId};
@@ -102,6 +103,7 @@ impl World {
             self.mail.clone(),
             self.clock.clone(),
             Currency::Usd,
+            Holidays::default(),
             BILLING_PAGE.into(),
         )
     }

@@ -5,7 +5,9 @@ use std::sync::{Arc, Mutex};
 
 use billing_app::credits::{CreditStore, LedgerEntry};
 use billing_app::invoices::{BillingStep, InvoiceStatus, InvoiceStore};
-use billing_app::invoicing::{BillingRun, Outcome, QueueError, WorkItem, WorkQueue, CRASH_POINTS};
+use billing_app::invoicing::{
+    BillingRun, InvoicingStore, Outcome, QueueError, WorkItem, WorkQueue, CRASH_POINTS,
+};
 use billing_app::store::UsageStore;
 use billing_rules::calendar::Holidays;
 use billing_rules::Month;
@@ -13,15 +15,12 @@ use e2e::billing::{acct, at, d, World};
 
 const RUN_DAY: &str = "2026-11-02T06:00:00Z";
 
-fn october() -> WorkItem {
-    item("unused")
+fn item(account: &str) -> WorkItem {
+    october_of(account)
 }
 
-fn item(account: &str) -> WorkItem {
-    WorkItem {
-        account: acct(account),
-        month: "2026-10".parse::<Month>().expect("month"),
-    }
+fn october() -> Month {
+    "2026-10".parse().expect("month")
 }
 
 fn used(ledger: &[LedgerEntry]) -> Vec<(String, rust_decimal::Decimal)> {
@@ -268,7 +267,7 @@ async fn a_crash_after_any_step_then_a_rerun_charges_exactly_once() {
         );
         let record = w
             .store
-            .invoice(&acct(&account), october().month)
+            .invoice(&acct(&account), october())
             .await
             .expect("read")
             .expect("recorded");
@@ -348,7 +347,7 @@ async fn the_run_acts_from_the_first_business_day_and_twice_charges_once() {
     w.clock.set(at(RUN_DAY));
     for _ in 0..2 {
         let report = run.run().await.expect("run");
-        assert_eq!(report.month, Some(october().month));
+        assert_eq!(report.month, Some(october()));
         let items: Vec<WorkItem> = queue.0.lock().expect("lock").drain(..).collect();
         for item in &items {
             w.worker().run(item).await.expect("worker");
@@ -362,4 +361,208 @@ async fn the_run_acts_from_the_first_business_day_and_twice_charges_once() {
         after.enqueued, 0,
         "everything invoiced: nothing left to send"
     );
+}
+
+fn month_item(account: &str, month: &str) -> WorkItem {
+    WorkItem {
+        account: acct(account),
+        month: month.parse().expect("month"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_net_below_stripes_minimum_is_carried_to_the_next_invoice() {
+    let w = World::new("2026-10-20T12:00:00Z").await;
+    // 2 h of vm at 0.125/h: $0.25, under Stripe's $0.50 minimum.
+    w.usage(
+        "c1",
+        "small",
+        "vm",
+        "2026-10-05T00:00:00Z",
+        "2026-10-05T02:00:00Z",
+    )
+    .await;
+    w.card("small", "pm_card_visa").await;
+    w.email("small").await;
+    w.clock.set(at(RUN_DAY));
+    let Outcome::Statement(october) = w
+        .worker()
+        .run(&month_item("small", "2026-10"))
+        .await
+        .expect("run")
+    else {
+        panic!("a net under the minimum is a statement");
+    };
+    assert_eq!(
+        (october.amount_charged, october.carried_forward),
+        (d("0"), Some(d("0.25")))
+    );
+    assert!(w.charges("small").is_empty() && w.stripe_invoices("small").is_empty());
+    let statement = w.mail.sent().pop().expect("a statement");
+    assert!(
+        statement.text.contains("carried to next month"),
+        "{}",
+        statement.text
+    );
+
+    w.clock.set(at("2026-11-20T12:00:00Z"));
+    w.usage(
+        "c2",
+        "small",
+        "gpu",
+        "2026-11-10T00:00:00Z",
+        "2026-11-10T02:00:00Z",
+    )
+    .await; // $5
+    w.clock.set(at("2026-12-01T06:00:00Z")); // Tuesday
+    let Outcome::Charged(november) = w
+        .worker()
+        .run(&month_item("small", "2026-11"))
+        .await
+        .expect("run")
+    else {
+        panic!("charged");
+    };
+    assert_eq!(
+        (november.gross, november.amount_charged),
+        (d("5.25"), d("5.25"))
+    );
+    assert!(november
+        .lines
+        .iter()
+        .any(|l| l.description == "Balance carried from 2026-10" && l.amount == d("0.25")));
+    let charges = w.charges("small");
+    assert_eq!((charges.len(), charges[0].amount), (1, 525));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_month_every_run_missed_is_invoiced_first_and_an_unfinished_month_never() {
+    let w = World::new("2026-09-15T12:00:00Z").await;
+    w.usage(
+        "m1",
+        "missed",
+        "gpu",
+        "2026-09-10T00:00:00Z",
+        "2026-09-10T02:00:00Z",
+    )
+    .await; // $5
+    w.card("missed", "pm_card_visa").await;
+    w.clock.set(at("2026-10-20T12:00:00Z"));
+    w.usage(
+        "m2",
+        "missed",
+        "gpu",
+        "2026-10-10T00:00:00Z",
+        "2026-10-10T04:00:00Z",
+    )
+    .await; // $10
+            // No run at all in October: September was never invoiced.
+    w.clock.set(at(RUN_DAY));
+
+    let november = w
+        .worker()
+        .run(&month_item("missed", "2026-11"))
+        .await
+        .expect("run");
+    assert_eq!(november, Outcome::NotDue, "November is not over");
+    let state = w
+        .store
+        .billing_account(&acct("missed"))
+        .await
+        .expect("account");
+    assert_eq!(
+        state.state.closed_through, None,
+        "a month not due is left untouched"
+    );
+
+    let Outcome::Charged(october) = w.worker().run(&october_of("missed")).await.expect("run")
+    else {
+        panic!("charged");
+    };
+    assert_eq!(october.amount_charged, d("10.00"));
+    let september = w
+        .store
+        .invoice(&acct("missed"), "2026-09".parse().expect("m"))
+        .await
+        .expect("read")
+        .expect("September was invoiced first");
+    assert_eq!(
+        (september.amount_charged, september.status),
+        (d("5.00"), InvoiceStatus::Paid)
+    );
+    let amounts: Vec<(String, i64)> = w
+        .charges("missed")
+        .into_iter()
+        .map(|c| (c.month, c.amount))
+        .collect();
+    assert_eq!(
+        amounts,
+        [("2026-09".to_owned(), 500), ("2026-10".to_owned(), 1000)]
+    );
+}
+
+fn october_of(account: &str) -> WorkItem {
+    month_item(account, "2026-10")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_run_sends_work_through_sqs_and_the_worker_returns_what_failed() {
+    use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
+
+    let w = World::new(RUN_DAY).await;
+    w.usage(
+        "q-u",
+        "queued",
+        "gpu",
+        "2026-10-10T00:00:00Z",
+        "2026-10-10T02:00:00Z",
+    )
+    .await;
+    w.card("queued", "pm_card_visa").await;
+    let sqs = aws_sdk_sqs::Client::new(&e2e::local_aws().await);
+    let url = sqs
+        .create_queue()
+        .queue_name(e2e::unique_name("work"))
+        .send()
+        .await
+        .expect("queue")
+        .queue_url
+        .expect("url");
+    let queue = billing_notify::SqsWorkQueue::new(sqs.clone(), url.clone());
+    let run = BillingRun::new(w.store.clone(), queue, w.clock.clone(), Holidays::default());
+    assert_eq!(run.run().await.expect("run").enqueued, 1);
+    let received = sqs
+        .receive_message()
+        .queue_url(&url)
+        .max_number_of_messages(10)
+        .send()
+        .await
+        .expect("receive")
+        .messages
+        .unwrap_or_default();
+    assert_eq!(received.len(), 1);
+
+    // As Lambda's SQS event source hands them over, with a message that is no work item.
+    let message = |id: &str, body: Option<String>| {
+        let mut m = SqsMessage::default();
+        m.message_id = Some(id.to_owned());
+        m.body = body;
+        m
+    };
+    let mut event = SqsEvent::default();
+    event.records = vec![
+        message("good", received[0].body.clone()),
+        message(
+            "bad",
+            Some(r#"{"account": "", "month": "2026-10"}"#.to_owned()),
+        ),
+    ];
+    let response = invoice_account::handle(&w.worker(), event).await;
+    let failed: Vec<&str> = response
+        .batch_item_failures
+        .iter()
+        .map(|f| f.item_identifier.as_str())
+        .collect();
+    assert_eq!(failed, ["bad"]);
+    assert_eq!(w.charges("queued").len(), 1);
 }

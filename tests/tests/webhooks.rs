@@ -275,3 +275,129 @@ async fn a_card_saved_through_checkout_becomes_the_default_for_invoices() {
         .expect("portal");
     assert!(portal.starts_with(w.fake.url()));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_declined_charge_emails_the_user_once_with_what_to_do() {
+    let w = World::new("2026-11-02T06:00:00Z").await;
+    let p = processor(&w);
+    w.card("declined", "pm_card_chargeDeclined").await;
+    w.usage(
+        "d-u",
+        "declined",
+        "gpu",
+        "2026-10-10T00:00:00Z",
+        "2026-10-10T04:00:00Z",
+    )
+    .await;
+    w.email("declined").await;
+    let item = WorkItem {
+        account: acct("declined"),
+        month: "2026-10".parse().expect("m"),
+    };
+    // As in production, the worker records the failure before Stripe's webhook arrives.
+    assert!(matches!(
+        w.worker().run(&item).await.expect("run"),
+        Outcome::PaymentFailed(_)
+    ));
+    assert!(
+        w.mail.sent().is_empty(),
+        "the worker itself sends no failure email"
+    );
+    let failed = w
+        .fake
+        .events()
+        .into_iter()
+        .find(|e| e["type"] == "invoice.payment_failed")
+        .expect("a payment_failed event");
+    assert_eq!(signed(&p, &failed).await.0, 200);
+    assert_eq!(signed(&p, &failed).await.1["duplicate"], true);
+    let sent = w.mail.sent();
+    assert_eq!(sent.len(), 1, "one email for one failed attempt");
+    assert_eq!(sent[0].subject, "Payment failed for your 2026-10 invoice");
+    assert!(sent[0].text.contains("10.00 USD"), "{}", sent[0].text);
+    let hosted = w.stripe_invoices("declined")[0]["hosted_invoice_url"]
+        .as_str()
+        .map(str::to_owned);
+    assert!(
+        sent[0].text.contains(&hosted.expect("a hosted page")),
+        "{}",
+        sent[0].text
+    );
+}
+
+const FIXTURE: &str = include_str!("../../events/stripe-webhook-invoice-paid.json");
+const FIXTURE_SECRET: &str = "whsec_fixture_secret";
+const FIXTURE_SIGNED_AT: i64 = 1_795_000_000;
+
+async fn fixture_status(p: &Processor, fixture: &str, now: i64) -> u16 {
+    let request = lambda_http::request::from_str(fixture).expect("an HTTP API v2 event");
+    stripe_webhook::handle(p, FIXTURE_SECRET, now, request)
+        .await
+        .expect("a response")
+        .status()
+        .as_u16()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_signed_fixture_is_accepted_in_time_and_refused_late_or_tampered() {
+    let w = World::new("2026-11-16T08:30:00Z").await;
+    let p = processor(&w);
+    let (account, month) = (acct("acct-demo"), "2026-10".parse().expect("m"));
+    let open = billing_app::invoices::InvoiceRecord {
+        month,
+        currency: billing_rules::Currency::Usd,
+        status: InvoiceStatus::Open,
+        gross: e2e::billing::d("10.00"),
+        credits_applied: e2e::billing::d("0"),
+        amount_charged: e2e::billing::d("10.00"),
+        stripe_invoice_id: Some("in_fake000004".into()),
+        hosted_invoice_url: None,
+        step: billing_app::invoices::BillingStep::Finalized,
+        lines: Vec::new(),
+        carried_forward: None,
+        payment_error: None,
+    };
+    assert!(w
+        .store
+        .create_invoice(&account, &open)
+        .await
+        .expect("created"));
+    let status = || async {
+        w.store
+            .invoice(&account, month)
+            .await
+            .expect("r")
+            .expect("rec")
+            .status
+    };
+
+    assert_eq!(
+        fixture_status(&p, FIXTURE, FIXTURE_SIGNED_AT + 301).await,
+        400,
+        "expired"
+    );
+    let tampered = FIXTURE.replace("\\\"amount_paid\\\":1000", "\\\"amount_paid\\\":1");
+    assert_ne!(tampered, FIXTURE);
+    assert_eq!(
+        fixture_status(&p, &tampered, FIXTURE_SIGNED_AT).await,
+        400,
+        "tampered"
+    );
+    assert_eq!(status().await, InvoiceStatus::Open, "nothing changed");
+
+    assert_eq!(
+        fixture_status(&p, FIXTURE, FIXTURE_SIGNED_AT + 10).await,
+        200
+    );
+    assert_eq!(status().await, InvoiceStatus::Paid);
+    assert_eq!(
+        fixture_status(&p, FIXTURE, FIXTURE_SIGNED_AT + 20).await,
+        200,
+        "a redelivery"
+    );
+    assert!(w
+        .store
+        .payment_event_seen("evt_fixture_invoice_paid")
+        .await
+        .expect("marker"));
+}

@@ -1,6 +1,6 @@
 //! The function's configuration, read once from the environment in `main`.
 
-use billing_app::config::{currency, required, ConfigError};
+use billing_app::config::{currency, holidays, required, ConfigError};
 use billing_rules::calendar::Holidays;
 use billing_rules::Currency;
 
@@ -26,12 +26,7 @@ impl Config {
             account_claim: get("ACCOUNT_CLAIM")
                 .filter(|c| !c.is_empty())
                 .unwrap_or_else(|| "sub".into()),
-            holidays: Holidays::parse_list(&get("HOLIDAYS").unwrap_or_default()).map_err(|e| {
-                ConfigError {
-                    name: "HOLIDAYS",
-                    problem: format!("is not a comma-separated list of YYYY-MM-DD dates: {e}"),
-                }
-            })?,
+            holidays: holidays(&get)?,
         })
     }
 }

@@ -4,28 +4,29 @@
 //! next day; a second run sends only what is still not invoiced, and the worker skips what is done.
 
 use billing_app::clock::SystemClock;
+use billing_app::config::{self, required};
 use billing_app::invoicing::BillingRun;
 use billing_dynamodb::DynamoDbStore;
 use billing_notify::SqsWorkQueue;
-use billing_rules::calendar::Holidays;
 use lambda_runtime::{run, service_fn, tracing, Error, LambdaEvent};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     tracing::init_default_subscriber();
     let env = |k: &str| std::env::var(k).ok();
-    let required = |k: &str| env(k).ok_or_else(|| format!("{k} is not set"));
-    let currency = billing_app::config::currency(&env)?;
-    let holidays = Holidays::parse_list(&env("HOLIDAYS").unwrap_or_default())
-        .map_err(|e| format!("HOLIDAYS: {e}"))?;
+    let currency = config::currency(&env)?;
+    let holidays = config::holidays(&env)?;
     let aws = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
     let run_ = BillingRun::new(
         DynamoDbStore::new(
             aws_sdk_dynamodb::Client::new(&aws),
-            required("TABLE_NAME")?,
+            required(&env, "TABLE_NAME")?,
             currency,
         ),
-        SqsWorkQueue::new(aws_sdk_sqs::Client::new(&aws), required("WORK_QUEUE_URL")?),
+        SqsWorkQueue::new(
+            aws_sdk_sqs::Client::new(&aws),
+            required(&env, "WORK_QUEUE_URL")?,
+        ),
         SystemClock,
         holidays,
     );

@@ -1,5 +1,6 @@
 //! `stripe-webhook`: Stripe's webhook endpoint (see the library).
 
+use billing_app::config::{self, required};
 use billing_app::webhooks::WebhookProcessor;
 use billing_dynamodb::DynamoDbStore;
 use billing_notify::SesMailer;
@@ -10,25 +11,29 @@ use lambda_http::{run, service_fn, tracing, Error, Request};
 async fn main() -> Result<(), Error> {
     tracing::init_default_subscriber();
     let env = |k: &str| std::env::var(k).ok();
-    let required = |k: &str| env(k).ok_or_else(|| format!("{k} is not set"));
     let aws = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
     let ssm = aws_sdk_ssm::Client::new(&aws);
     let settings = StripeSettings::from_env(env, Some(&ssm)).await?;
     let secret = match env("STRIPE_WEBHOOK_SECRET") {
         Some(s) => s,
-        None => resolve_parameter(&ssm, &required("STRIPE_WEBHOOK_SECRET_PARAMETER")?).await?,
+        None => {
+            resolve_parameter(&ssm, &required(&env, "STRIPE_WEBHOOK_SECRET_PARAMETER")?).await?
+        }
     };
-    let currency = billing_app::config::currency(&env)?;
+    let currency = config::currency(&env)?;
     let store = DynamoDbStore::new(
         aws_sdk_dynamodb::Client::new(&aws),
-        required("TABLE_NAME")?,
+        required(&env, "TABLE_NAME")?,
         currency,
     );
     let processor = WebhookProcessor::new(
         store,
         StripePayments::new(&settings)?,
-        SesMailer::new(aws_sdk_sesv2::Client::new(&aws), required("ALERT_SENDER")?),
-        required("BILLING_PAGE_URL")?,
+        SesMailer::new(
+            aws_sdk_sesv2::Client::new(&aws),
+            required(&env, "ALERT_SENDER")?,
+        ),
+        required(&env, "BILLING_PAGE_URL")?,
     );
     run(service_fn(|request: Request| {
         stripe_webhook::handle(&processor, &secret, chrono::Utc::now().timestamp(), request)

@@ -20,7 +20,7 @@ use crate::clock::Clock;
 use crate::figures::month_figures;
 use crate::ids::AccountId;
 use crate::notify::{
-    CostThresholdCrossed, Email, EmailAddress, EventPublisher, Mailer, NotifyError,
+    html_escape, CostThresholdCrossed, Email, EmailAddress, EventPublisher, Mailer, NotifyError,
 };
 use crate::store::{AccountState, StoreError, UsageStore};
 
@@ -228,11 +228,4 @@ pub fn alert_email(to: &EmailAddress, e: &CostThresholdCrossed, billing_page: &s
         text,
         html,
     }
-}
-
-fn html_escape(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
 }

@@ -1,6 +1,7 @@
 //! Reading settings from the environment (through a lookup, so tests pass their own), shared by the
 //! functions' `Config`s.
 
+use billing_rules::calendar::Holidays;
 use billing_rules::Currency;
 
 /// A setting that is missing or unreadable; `main` fails at start-up with it.
@@ -33,4 +34,12 @@ pub fn currency(get: &impl Fn(&str) -> Option<String>) -> Result<Currency, Confi
             name: "CURRENCY",
             problem: e.to_string(),
         })
+}
+
+/// `HOLIDAYS`: comma-separated `YYYY-MM-DD` dates that are not business days (default none).
+pub fn holidays(get: &impl Fn(&str) -> Option<String>) -> Result<Holidays, ConfigError> {
+    Holidays::parse_list(&get("HOLIDAYS").unwrap_or_default()).map_err(|e| ConfigError {
+        name: "HOLIDAYS",
+        problem: format!("is not a comma-separated list of YYYY-MM-DD dates: {e}"),
+    })
 }

@@ -79,13 +79,10 @@ const ALL_STATUSES: [InvoiceStatus; 6] = [
 
 /// How far the monthly invoicing of an account-month has gone. Each step is recorded before the next
 /// one starts, so a re-run resumes where a crash stopped it.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, Default,
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum BillingStep {
     /// Computed and recorded, credits consumed.
-    #[default]
     Computed,
     /// The Stripe invoice exists (a draft).
     Created,
@@ -97,6 +94,30 @@ pub enum BillingStep {
     Settled,
     /// The user was told.
     Notified,
+}
+
+const ALL_STEPS: [BillingStep; 6] = [
+    BillingStep::Computed,
+    BillingStep::Created,
+    BillingStep::LinesAdded,
+    BillingStep::Finalized,
+    BillingStep::Settled,
+    BillingStep::Notified,
+];
+
+/// A step name that is none of ours.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown invoicing step `{0}`")]
+pub struct UnknownStep(pub String);
+
+impl FromStr for BillingStep {
+    type Err = UnknownStep;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        ALL_STEPS
+            .into_iter()
+            .find(|st| st.as_str() == s)
+            .ok_or_else(|| UnknownStep(s.to_owned()))
+    }
 }
 
 impl BillingStep {
@@ -228,6 +249,8 @@ mod tests {
         assert!(Uncollectible.can_become(Paid));
         assert!(!Uncollectible.can_become(Open));
         assert_eq!("payment_failed".parse(), Ok(PaymentFailed));
+        assert_eq!("lines_added".parse(), Ok(BillingStep::LinesAdded));
+        assert!("charged".parse::<BillingStep>().is_err());
         assert!("refunded".parse::<InvoiceStatus>().is_err());
     }
 }

@@ -13,7 +13,7 @@ use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
-use billing_rules::calendar::{first_business_day, Holidays};
+use billing_rules::calendar::{latest_billable, months_due, run_month, Holidays};
 use billing_rules::credits::CreditUse;
 use billing_rules::invoice::{draft_invoice, CarriedBalance, InvoiceDraft, Settlement};
 use billing_rules::rating::rate_lines;
@@ -56,6 +56,8 @@ pub struct BillingAccount {
     pub default_method: Option<String>,
     /// The last month whose invoicing is complete.
     pub invoiced_through: Option<Month>,
+    /// The first month with anything to invoice (usage, or a session running in it).
+    pub billable_from: Option<Month>,
 }
 
 /// How recording a computed invoice ended.
@@ -201,6 +203,8 @@ pub enum InvoicingError {
 pub enum Outcome {
     /// It was invoiced already.
     AlreadyDone,
+    /// The month is not over (or its first business day has not come): nothing was touched.
+    NotDue,
     /// No usage and nothing carried: no invoice.
     NothingDue,
     /// Nothing to charge (credits covered it, or the net is below Stripe's minimum and carried).
@@ -241,6 +245,7 @@ pub struct InvoiceWorker<S, P, M, C> {
     mailer: M,
     clock: C,
     currency: Currency,
+    holidays: Holidays,
     billing_page: String,
     limits: SessionLimits,
     #[cfg(feature = "fault-injection")]
@@ -261,6 +266,7 @@ where
         mailer: M,
         clock: C,
         currency: Currency,
+        holidays: Holidays,
         billing_page: String,
     ) -> Self {
         Self {
@@ -269,6 +275,7 @@ where
             mailer,
             clock,
             currency,
+            holidays,
             billing_page,
             limits: SessionLimits::default(),
             #[cfg(feature = "fault-injection")]
@@ -302,23 +309,46 @@ where
         Ok(())
     }
 
-    /// The previewed invoice of an account-month, computed from what is recorded, with no side
-    /// effect (open sessions are not yet billed into it).
-    pub async fn preview(
+    /// Takes an account-month as far as it goes: safe to run again at any time, from any state.
+    /// Months of the account still not invoiced before it are invoiced first, oldest first (a
+    /// missed run is caught up, and a balance carried forward always reaches the next invoice).
+    /// A month that is not yet billable is refused untouched.
+    pub async fn run(&self, item: &WorkItem) -> Result<Outcome, InvoicingError> {
+        let acct = self.store.billing_account(&item.account).await?;
+        if acct.invoiced_through.is_some_and(|m| m >= item.month) {
+            return Ok(Outcome::AlreadyDone);
+        }
+        let now = self.clock.now();
+        if item.month > latest_billable(now, &self.holidays) {
+            return Ok(Outcome::NotDue);
+        }
+        // Never invoiced: from its first billable month, so a month every run missed is not lost.
+        let last = acct
+            .invoiced_through
+            .or(acct.billable_from.map(Month::prev))
+            .unwrap_or(item.month.prev());
+        let due: Vec<Month> = months_due(now, Some(last), &self.holidays)
+            .into_iter()
+            .take_while(|m| *m <= item.month)
+            .collect();
+        if due.is_empty() {
+            // Its first billable month is later: nothing in this one.
+            self.finish(&item.account, item.month, &acct).await?;
+            return Ok(Outcome::NothingDue);
+        }
+        let mut outcome = Outcome::NothingDue;
+        for month in due {
+            outcome = self.run_month(&item.account, month, &acct).await?;
+        }
+        Ok(outcome)
+    }
+
+    async fn run_month(
         &self,
         account: &AccountId,
         month: Month,
-    ) -> Result<InvoiceDraft, InvoicingError> {
-        Ok(self.compute(account, month).await?.0)
-    }
-
-    /// Takes an account-month as far as it goes: safe to run again at any time, from any state.
-    pub async fn run(&self, item: &WorkItem) -> Result<Outcome, InvoicingError> {
-        let (account, month) = (&item.account, item.month);
-        let acct = self.store.billing_account(account).await?;
-        if acct.invoiced_through.is_some_and(|m| m >= month) {
-            return Ok(Outcome::AlreadyDone);
-        }
+        acct: &BillingAccount,
+    ) -> Result<Outcome, InvoicingError> {
         self.store.close_month(account, month).await?;
         self.checkpoint("month closed")?;
         self.bill_open_sessions(account, month).await?;
@@ -328,13 +358,13 @@ where
             None => match self.record(account, month).await? {
                 Some(r) => r,
                 None => {
-                    self.finish(account, month, &acct).await?;
+                    self.finish(account, month, acct).await?;
                     return Ok(Outcome::NothingDue);
                 }
             },
         };
-        let done = self.drive(account, &acct, record).await?;
-        self.finish(account, month, &acct).await?;
+        let done = self.drive(account, acct, record).await?;
+        self.finish(account, month, acct).await?;
         Ok(if done.amount_charged.is_zero() {
             Outcome::Statement(done)
         } else if done.status == InvoiceStatus::Paid {
@@ -428,11 +458,16 @@ where
         &self,
         account: &AccountId,
         month: Month,
-    ) -> Result<(InvoiceDraft, Vec<crate::credits::StoredGrant>), InvoicingError> {
+    ) -> Result<InvoiceDraft, InvoicingError> {
         let usage = self.store.month_usage(account, month).await?;
         let lines = rate_lines(self.currency, usage.lines);
-        let grants = self.store.grants(account).await?;
-        let rules_grants: Vec<_> = grants.iter().map(|g| g.grant.clone()).collect();
+        let grants: Vec<_> = self
+            .store
+            .grants(account)
+            .await?
+            .into_iter()
+            .map(|g| g.grant)
+            .collect();
         let carried_in = self
             .store
             .invoices(account)
@@ -445,15 +480,14 @@ where
                     amount,
                 })
             });
-        let draft = draft_invoice(
+        Ok(draft_invoice(
             self.currency,
             month,
             lines,
             &usage.days,
-            &rules_grants,
+            &grants,
             carried_in,
-        );
-        Ok((draft, grants))
+        ))
     }
 
     /// Computes and records the month's invoice with its credits; `None` when nothing is due.
@@ -463,7 +497,7 @@ where
         month: Month,
     ) -> Result<Option<InvoiceRecord>, InvoicingError> {
         for _ in 0..MAX_ATTEMPTS {
-            let (draft, _) = self.compute(account, month).await?;
+            let draft = self.compute(account, month).await?;
             if draft.lines.is_empty() && draft.carried_in.is_none() {
                 return Ok(None);
             }
@@ -591,8 +625,8 @@ where
         Ok(record)
     }
 
-    /// The receipt or statement email. A failed payment is told by the webhook, which sees every
-    /// failed attempt (ours and the user's own on the hosted page).
+    /// The receipt or statement email. A failed payment is told by the webhook, once per failed
+    /// attempt Stripe reports (ours, and the user's own on the hosted page).
     async fn notify(
         &self,
         account: &AccountId,
@@ -636,23 +670,11 @@ where
             )
         };
         text.push_str(&format!("\nBilling page: {}\n", self.billing_page));
-        let html = format!("<pre>{}</pre>", escape_html(&text));
         self.mailer
-            .send(&Email {
-                to: settings.email,
-                subject,
-                text,
-                html,
-            })
+            .send(&Email::preformatted(settings.email, subject, text))
             .await?;
         Ok(())
     }
-}
-
-fn escape_html(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
 }
 
 fn advanced(from: InvoiceStatus, to: InvoiceStatus) -> InvoiceStatus {
@@ -755,16 +777,9 @@ impl<S: InvoicingStore, Q: WorkQueue, C: Clock> BillingRun<S, Q, C> {
         }
     }
 
-    /// The month due now: the previous one, from the current month's first business day on.
-    pub fn due(&self) -> Option<Month> {
-        let now = self.clock.now();
-        let current = Month::of(now);
-        (now.date_naive() >= first_business_day(current, &self.holidays)).then(|| current.prev())
-    }
-
     /// Fans the due month out, page by page (never every account in memory).
     pub async fn run(&self) -> Result<RunReport, InvoicingError> {
-        let Some(month) = self.due() else {
+        let Some(month) = run_month(self.clock.now(), &self.holidays) else {
             return Ok(RunReport {
                 month: None,
                 enqueued: 0,

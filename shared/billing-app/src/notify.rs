@@ -78,6 +78,27 @@ pub struct Email {
     pub html: String,
 }
 
+impl Email {
+    /// An email whose HTML body is its text, preformatted (receipts and statements are tables).
+    pub fn preformatted(to: EmailAddress, subject: String, text: String) -> Self {
+        let html = format!("<pre>{}</pre>", html_escape(&text));
+        Self {
+            to,
+            subject,
+            text,
+            html,
+        }
+    }
+}
+
+/// Escapes text for an HTML body or attribute.
+pub fn html_escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
 /// Sending failed: nothing was delivered, so it may be retried.
 #[derive(Debug, thiserror::Error)]
 #[error("the notification was not sent")]

@@ -4,11 +4,11 @@
 //!   customer's default for invoices.
 //! - Any change of a customer or of its payment methods refreshes our record of the default method's
 //!   id from Stripe itself, so the last delivered event cannot leave a stale value.
-//! - Invoice events move our record's status forward only; a payment failure that moves it emails
-//!   the user (once: a status already failed does not move again).
+//! - Invoice events move our record's status forward only. Each failed attempt Stripe reports
+//!   emails the user, unless the invoice was paid or voided since (a stale failure).
 //!
-//! The event's marker is written after its effect: a redelivery after a crash applies the effect
-//! again, which is harmless because every effect is idempotent.
+//! The event's marker is written after its effect. Every effect but the email is idempotent; a crash
+//! between the email and the marker sends the email again on redelivery, never zero times.
 
 use billing_rules::Month;
 
@@ -174,7 +174,8 @@ impl<S: InvoicingStore, P: Payments, M: Mailer> WebhookProcessor<S, P, M> {
         };
         let to = change.status();
         let advance = self.store.advance_invoice(account, month, to).await?;
-        if advance == Advance::Advanced && to == InvoiceStatus::PaymentFailed {
+        let current = matches!(advance, Advance::Advanced | Advance::Unchanged);
+        if current && to == InvoiceStatus::PaymentFailed {
             self.payment_failed(account, month, change, invoice).await?;
         }
         Ok(())
@@ -187,7 +188,10 @@ impl<S: InvoicingStore, P: Payments, M: Mailer> WebhookProcessor<S, P, M> {
         change: InvoiceChange,
         invoice: &RemoteInvoice,
     ) -> Result<(), InvoicingError> {
-        let Some(settings) = self.store.alert_settings(account).await? else {
+        let (Some(settings), Some(record)) = (
+            self.store.alert_settings(account).await?,
+            self.store.invoice(account, month).await?,
+        ) else {
             return Ok(());
         };
         let why = if change == InvoiceChange::ActionRequired {
@@ -196,8 +200,8 @@ impl<S: InvoicingStore, P: Payments, M: Mailer> WebhookProcessor<S, P, M> {
             "your payment method was declined"
         };
         let mut text = format!(
-            "We could not charge {} for your {month} invoice: {why}.\n\n",
-            invoice.total
+            "We could not charge {} {} for your {month} invoice: {why}.\n\n",
+            record.amount_charged, record.currency
         );
         if let Some(url) = &invoice.hosted_invoice_url {
             text.push_str(&format!("Pay it here: {url}\n"));
@@ -206,17 +210,12 @@ impl<S: InvoicingStore, P: Payments, M: Mailer> WebhookProcessor<S, P, M> {
             "Update your payment method on the billing page: {}\n",
             self.billing_page
         ));
-        let html = format!(
-            "<pre>{}</pre>",
-            text.replace('&', "&amp;").replace('<', "&lt;")
-        );
         self.mailer
-            .send(&Email {
-                to: settings.email,
-                subject: format!("Payment failed for your {month} invoice"),
+            .send(&Email::preformatted(
+                settings.email,
+                format!("Payment failed for your {month} invoice"),
                 text,
-                html,
-            })
+            ))
             .await?;
         Ok(())
     }

@@ -44,6 +44,10 @@ impl InvoicingStore for DynamoDbStore {
                 Some(i) => opt_month(i, "invoiced_through")?,
                 None => None,
             },
+            billable_from: match &item {
+                Some(i) => opt_month(i, "billable_from")?,
+                None => None,
+            },
         })
     }
 
@@ -120,12 +124,12 @@ impl InvoicingStore for DynamoDbStore {
         seen: &InvoiceRecord,
         next: &InvoiceRecord,
     ) -> Result<bool, StoreError> {
-        let mut item = invoice_item(account, next)?;
+        let item = invoice_item(account, next)?;
         let out = self
             .client
             .put_item()
             .table_name(&self.table)
-            .set_item(Some(std::mem::take(&mut item)))
+            .set_item(Some(item))
             .condition_expression("step = :step AND #status = :status")
             .expression_attribute_names("#status", "status")
             .expression_attribute_values(":step", s(seen.step.as_str()))
@@ -262,13 +266,7 @@ impl InvoicingStore for DynamoDbStore {
             n((Utc::now() + PAYMENT_EVENT_TTL).timestamp()),
         );
         item.insert("at".into(), s(time_s(Utc::now())));
-        self.client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .send()
-            .await
-            .map_err(ddb_err)?;
+        self.put(item).await?;
         Ok(())
     }
 }

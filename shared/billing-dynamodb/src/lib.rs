@@ -113,6 +113,18 @@ impl DynamoDbStore {
         item
     }
 
+    /// Writes an item unconditionally.
+    async fn put(&self, item: Item) -> Result<(), StoreError> {
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .send()
+            .await
+            .map_err(ddb_err)?;
+        Ok(())
+    }
+
     async fn get(&self, pk: &str, sk: &str) -> Result<Option<Item>, StoreError> {
         let out = self
             .client
@@ -259,13 +271,7 @@ impl UsageStore for DynamoDbStore {
         if let Some(m) = state.closed_through {
             item.insert("closed_through".into(), s(m.to_string()));
         }
-        self.client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .send()
-            .await
-            .map_err(ddb_err)?;
+        self.put(item).await?;
         Ok(())
     }
 
@@ -378,13 +384,25 @@ impl UsageStore for DynamoDbStore {
             s(invoicing::roster_pk(roster_shard(&commit.account))),
         );
         values.insert(":account".to_owned(), s(commit.account.as_str()));
+        // The first month the account has anything to invoice: where its first invoicing starts.
+        let first_month = commit
+            .usage
+            .iter()
+            .map(|u| u.invoice_month)
+            .chain(commit.session.started_at.map(Month::of))
+            .min();
+        let mut update = "SET GSI3PK = :roster, GSI3SK = :account".to_owned();
+        if let Some(m) = first_month {
+            update.push_str(", billable_from = if_not_exists(billable_from, :from)");
+            values.insert(":from".to_owned(), s(m.to_string()));
+        }
         actions.push(
             TransactWriteItem::builder()
                 .update(
                     Update::builder()
                         .table_name(&self.table)
                         .set_key(Some(keys(&pk, ACCOUNT_SK)))
-                        .update_expression("SET GSI3PK = :roster, GSI3SK = :account")
+                        .update_expression(update)
                         .condition_expression(conditions.join(" AND "))
                         .set_expression_attribute_values(Some(values))
                         .build()
@@ -494,13 +512,7 @@ impl UsageStore for DynamoDbStore {
         item.insert("service".into(), s(service.as_str()));
         item.insert("effective_from".into(), s(time_s(effective_from)));
         item.insert("hourly".into(), n(hourly));
-        self.client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .send()
-            .await
-            .map_err(ddb_err)?;
+        self.put(item).await?;
         Ok(())
     }
 
@@ -674,13 +686,7 @@ impl AlertStore for DynamoDbStore {
                     .collect(),
             ),
         );
-        self.client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .send()
-            .await
-            .map_err(ddb_err)?;
+        self.put(item).await?;
         Ok(())
     }
 
@@ -967,8 +973,9 @@ fn parse_invoice(item: &Item) -> Result<InvoiceRecord, StoreError> {
         amount_charged: req_decimal(item, "amount_charged")?,
         stripe_invoice_id: opt_s("stripe_invoice_id"),
         hosted_invoice_url: opt_s("hosted_invoice_url"),
-        step: serde_json::from_value(serde_json::Value::String(req_s(item, "step")?.to_owned()))
-            .map_err(|e| corrupt(e.to_string()))?,
+        step: req_s(item, "step")?
+            .parse()
+            .map_err(|e: billing_app::invoices::UnknownStep| corrupt(e.to_string()))?,
         lines: detail.lines,
         carried_forward: detail.carried_forward,
         payment_error: detail.payment_error,

@@ -174,6 +174,24 @@ pub fn first_business_day(month: Month, holidays: &Holidays) -> NaiveDate {
         .unwrap_or_else(|| month.first_day())
 }
 
+/// The most recent month that can be invoiced at `now`: the previous month from the current month's
+/// first business day on, the one before it until then.
+pub fn latest_billable(now: DateTime<Utc>, holidays: &Holidays) -> Month {
+    let current = Month::of(now);
+    if now.date_naive() >= first_business_day(current, holidays) {
+        current.prev()
+    } else {
+        current.prev().prev()
+    }
+}
+
+/// The month a billing run started at `now` invoices: the previous month, from the current month's
+/// first business day on; before that day, none (the month before was invoiced last month).
+pub fn run_month(now: DateTime<Utc>, holidays: &Holidays) -> Option<Month> {
+    let latest = latest_billable(now, holidays);
+    (latest == Month::of(now).prev()).then_some(latest)
+}
+
 /// The months whose billing run is due at `now`, oldest first.
 ///
 /// The previous month becomes billable on the current month's first business day. Every month after
@@ -185,12 +203,7 @@ pub fn months_due(
     last_invoiced: Option<Month>,
     holidays: &Holidays,
 ) -> Vec<Month> {
-    let current = Month::of(now);
-    let latest = if now.date_naive() >= first_business_day(current, holidays) {
-        current.prev()
-    } else {
-        current.prev().prev()
-    };
+    let latest = latest_billable(now, holidays);
     let mut month = match last_invoiced {
         Some(last) => last.next(),
         None => latest,
@@ -251,6 +264,31 @@ mod tests {
         assert_eq!(
             months_due(at("2026-02-02T00:00:00Z"), Some(m("2025-12")), &h),
             vec![m("2026-01")]
+        );
+    }
+
+    #[test]
+    fn a_run_invoices_the_previous_month_from_the_first_business_day_on() {
+        let h = Holidays::parse_list("2026-06-01").expect("holidays");
+        // Sunday 1 Feb 2026, then Monday 2 Feb.
+        assert_eq!(
+            run_month(at("2026-02-01T23:59:59Z"), &Holidays::default()),
+            None
+        );
+        assert_eq!(
+            run_month(at("2026-02-02T00:00:00Z"), &Holidays::default()),
+            Some(m("2026-01"))
+        );
+        // Monday 1 June 2026 is a holiday here: the run waits for Tuesday.
+        assert_eq!(run_month(at("2026-06-01T12:00:00Z"), &h), None);
+        assert_eq!(
+            run_month(at("2026-06-02T06:00:00Z"), &h),
+            Some(m("2026-05"))
+        );
+        // Later in the month the previous month is still the one a (catch-up) run invoices.
+        assert_eq!(
+            run_month(at("2026-06-07T06:00:00Z"), &h),
+            Some(m("2026-05"))
         );
     }
 

@@ -447,35 +447,41 @@ impl Payments for StripePayments {
 
     async fn pay(&self, key: &InvoiceKey, invoice: &str) -> Result<PayOutcome, PaymentsError> {
         let request = PayInvoice::new(invoice).off_session(true);
-        match self.call(&request, Some(key.idempotency_key("pay"))).await {
-            Ok(paid) => Ok(PayOutcome::Paid(remote(&paid))),
-            Err(StripeError::Stripe(err, status)) if !matches!(status, 409 | 429 | 500..=599) => {
-                let code = err
-                    .code
-                    .as_ref()
-                    .map(|c| c.as_str().to_owned())
-                    .unwrap_or_default();
-                let message = err
-                    .message
-                    .clone()
-                    .unwrap_or_else(|| "the payment was not accepted".into());
-                if matches!(
-                    err.code,
-                    Some(ApiErrorsCode::InvoicePaymentIntentRequiresAction)
-                ) {
-                    Ok(PayOutcome::ActionRequired { message })
-                } else if err.type_ == ApiErrorsType::CardError
-                    || status == 402
-                    || message.contains("payment method")
-                {
-                    // Declined, or no usable payment method: the user must act, not us.
-                    Ok(PayOutcome::Declined { code, message })
-                } else {
-                    Err(PaymentsError::Refused(format!("{status}: {message}")))
-                }
-            }
-            Err(e) => Err(payments_error(e)),
+        let (err, status) = match self.call(&request, Some(key.idempotency_key("pay"))).await {
+            Ok(paid) => return Ok(PayOutcome::Paid(remote(&paid))),
+            Err(e) if transient(&e) => return Err(payments_error(e)),
+            Err(StripeError::Stripe(err, status)) => (err, status),
+            Err(e) => return Err(payments_error(e)),
+        };
+        let code = err
+            .code
+            .as_ref()
+            .map(|c| c.as_str().to_owned())
+            .unwrap_or_default();
+        let message = err
+            .message
+            .clone()
+            .unwrap_or_else(|| "the payment was not accepted".into());
+        if matches!(
+            err.code,
+            Some(ApiErrorsCode::InvoicePaymentIntentRequiresAction)
+        ) {
+            return Ok(PayOutcome::ActionRequired { message });
         }
+        if err.type_ == ApiErrorsType::CardError
+            || status == 402
+            || message.contains("payment method")
+        {
+            // Declined, or no usable payment method: the user must act, not us.
+            return Ok(PayOutcome::Declined { code, message });
+        }
+        // Stripe keeps idempotency keys for 24 hours: a retry after that finds an invoice paid by
+        // the first attempt (or on its hosted page) and is refused. Stripe's state decides.
+        let current = self.invoice(invoice).await?;
+        if current.status == RemoteStatus::Paid {
+            return Ok(PayOutcome::Paid(current));
+        }
+        Err(PaymentsError::Refused(format!("{status}: {message}")))
     }
 
     async fn invoice(&self, id: &str) -> Result<RemoteInvoice, PaymentsError> {

@@ -6,8 +6,7 @@
 //! Configured like `billing-api` (`TABLE_NAME`, `CURRENCY`, `ACCOUNT_CLAIM`, `HOLIDAYS`, `AWS_*`), plus
 //! `LOCAL_GATEWAY_PORT` (default 8787). One request at a time, `Connection: close`: a development tool.
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpListener;
 
 use billing_api::config::Config;
 use billing_api::{handler, http_api_event};
@@ -18,51 +17,10 @@ use billing_dynamodb::DynamoDbStore;
 
 const MAX_BODY: usize = 64 * 1024;
 
-struct Incoming {
-    method: String,
-    target: String,
-    headers: Vec<(String, String)>,
-    body: String,
-}
-
-fn read_request(stream: &TcpStream) -> std::io::Result<Incoming> {
-    let mut reader = BufReader::new(stream);
-    let mut line = String::new();
-    reader.read_line(&mut line)?;
-    let mut parts = line.split_whitespace();
-    let (method, target) = (
-        parts.next().unwrap_or_default().to_owned(),
-        parts.next().unwrap_or("/").to_owned(),
-    );
-    let mut headers = Vec::new();
-    loop {
-        let mut header = String::new();
-        if reader.read_line(&mut header)? == 0 || header.trim().is_empty() {
-            break;
-        }
-        if let Some((k, v)) = header.split_once(':') {
-            headers.push((k.trim().to_ascii_lowercase(), v.trim().to_owned()));
-        }
-    }
-    let length = headers
-        .iter()
-        .find(|(k, _)| k == "content-length")
-        .and_then(|(_, v)| v.parse::<usize>().ok())
-        .unwrap_or(0)
-        .min(MAX_BODY);
-    let mut body = vec![0; length];
-    reader.read_exact(&mut body)?;
-    Ok(Incoming {
-        method,
-        target,
-        headers,
-        body: String::from_utf8_lossy(&body).into_owned(),
-    })
-}
-
-fn development_account(headers: &[(String, String)]) -> Option<String> {
-    let auth = headers.iter().find(|(k, _)| k == "authorization")?;
-    auth.1.strip_prefix("Bearer dev:").map(str::to_owned)
+fn development_account(req: &dev_http::Incoming) -> Option<String> {
+    req.header("authorization")?
+        .strip_prefix("Bearer dev:")
+        .map(str::to_owned)
 }
 
 #[tokio::main(flavor = "current_thread")]
@@ -86,13 +44,13 @@ async fn main() {
     eprintln!("local-gateway: billing API on http://127.0.0.1:{port} (Authorization: Bearer dev:<account>)");
     for stream in listener.incoming() {
         let Ok(mut stream) = stream else { continue };
-        let Ok(req) = read_request(&stream) else {
+        let Ok(req) = dev_http::read_request(&stream, MAX_BODY) else {
             continue;
         };
         if req.method.is_empty() {
             continue; // a connection closed without a request (a readiness probe)
         }
-        let account = development_account(&req.headers);
+        let account = development_account(&req);
         let body = (!req.body.is_empty()).then_some(req.body.as_str());
         let event = http_api_event(
             &req.method,
@@ -115,16 +73,8 @@ async fn main() {
             .and_then(|v| v.to_str().ok())
             .unwrap_or("text/plain")
             .to_owned();
-        let body = response.body().to_vec();
-        let head = format!(
-            "HTTP/1.1 {} {}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-            status.as_u16(),
-            status.canonical_reason().unwrap_or(""),
-            body.len()
-        );
-        let _ = stream
-            .write_all(head.as_bytes())
-            .and_then(|()| stream.write_all(&body));
+        let _ =
+            dev_http::write_response(&mut stream, status.as_u16(), &content_type, response.body());
         eprintln!(
             "local-gateway: {} {} -> {}",
             req.method,

@@ -188,17 +188,13 @@ impl FakeStripe {
         lock(&self.shared.state).events.clone()
     }
 
-    /// An invoice as Stripe holds it.
-    pub fn invoice(&self, id: &str) -> Option<Value> {
-        lock(&self.shared.state).invoices.get(id).cloned()
-    }
-
-    /// Every invoice, in creation order.
+    /// Every invoice, in creation order (ids carry a zero-padded sequence number).
     pub fn invoices(&self) -> Vec<Value> {
-        let state = lock(&self.shared.state);
-        let mut all: Vec<Value> = state.invoices.values().cloned().collect();
-        all.sort_by_key(|i| i["created_seq"].as_u64());
-        all
+        lock(&self.shared.state)
+            .invoices
+            .values()
+            .cloned()
+            .collect()
     }
 
     /// Webhooks delivered (2xx), and failed delivery attempts.
@@ -283,7 +279,7 @@ impl FakeStripe {
             };
             let body = event.to_string();
             let header = sign(&body, &target.secret, now());
-            let ok = http::post(&target.url, &body, &[("Stripe-Signature", &header)])
+            let ok = dev_http::post_json(&target.url, &body, &[("Stripe-Signature", &header)])
                 .is_ok_and(|status| (200..300).contains(&status));
             let mut outbox = lock(&self.shared.outbox);
             outbox.queue.pop_front();
@@ -527,7 +523,7 @@ impl FakeStripe {
             "auto_advance": req.param("auto_advance") == Some("true"),
             "automatic_tax": {"enabled": false},
             "collection_method": req.param("collection_method").unwrap_or("charge_automatically"),
-            "created": t, "created_seq": state.seq, "currency": req.param("currency").unwrap_or("usd"),
+            "created": t, "currency": req.param("currency").unwrap_or("usd"),
             "customer": customer, "default_tax_rates": [], "description": req.param("description"),
             "discounts": [], "issuer": {"type": "self"},
             "lines": {"object": "list", "data": [], "has_more": false, "url": format!("/v1/invoices/{id}/lines")},
