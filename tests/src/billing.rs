@@ -2,7 +2,6 @@
 //! fake in process, and the real adapters over both.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use billing_app::alerts::{AlertSettings, AlertStore};
 use billing_app::clock::FixedClock;
@@ -46,14 +45,7 @@ pub fn acct(s: &str) -> AccountId {
 
 /// The Stripe adapter pointed at a fake.
 pub fn payments(fake: &FakeStripe) -> StripePayments {
-    StripePayments::new(&StripeSettings {
-        api_key: "sk_test_fake".into(),
-        base_url: Some(fake.url().to_owned()),
-        timeout: Duration::from_secs(10),
-        requests_per_second: 1_000,
-        attempts: 3,
-    })
-    .expect("a Stripe client")
+    StripePayments::new(&StripeSettings::local(fake.url())).expect("a Stripe client")
 }
 
 /// Everything one test needs.

@@ -16,6 +16,7 @@ async fn context() -> Context {
         table,
         currency: Currency::Usd,
         now: NOW.parse::<DateTime<Utc>>().expect("now"),
+        billing: Err("not configured in this test".into()),
     };
     admin(&ctx, &["table", "create"])
         .await

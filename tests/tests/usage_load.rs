@@ -204,11 +204,15 @@ async fn ten_thousand_shuffled_duplicated_concurrent_events_store_exactly_the_ru
     }
 }
 
-/// The dashboard's figures cost the same number of DynamoDB requests at 10 and at 10,000 sessions:
-/// they come from the per-month usage lines, never from the sessions.
+/// The dashboard's summary (through the `billing-api` handler, card included) costs the same number
+/// of DynamoDB requests and Stripe calls at 10 and at 10,000 sessions: the figures come from the
+/// per-month usage lines, never from the sessions.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_summary_costs_the_same_requests_at_10_and_10_000_sessions() {
+    use billing_api::handler::{handle, BillingApi};
     use billing_app::dashboard::Dashboard;
+    use billing_app::payment_methods::PaymentMethods;
+    use billing_app::payments::{CustomerStore, Payments};
     use billing_rules::calendar::Holidays;
 
     let (client, requests) = e2e::counted_dynamodb().await;
@@ -225,12 +229,24 @@ async fn the_summary_costs_the_same_requests_at_10_and_10_000_sessions() {
         Arc::clone(&clock),
         IngestPolicy::default(),
     ));
-    let dashboard = Dashboard::new(
-        UsageRecorder::new(store, Arc::clone(&clock), IngestPolicy::default()),
-        Arc::clone(&clock),
-        Currency::Usd,
-        Holidays::default(),
-    );
+    let fake = stripe_fake::FakeStripe::start(0, None).expect("Stripe fake");
+    let stripe = e2e::billing::payments(&fake);
+    for account in ["acct-small", "acct-large"] {
+        let id = AccountId::parse(account).expect("id");
+        let customer = stripe.create_customer(&id).await.expect("customer");
+        fake.save_card(&customer, "pm_card_visa").expect("card");
+        store.set_customer(&id, &customer).await.expect("stored");
+    }
+    let api = BillingApi {
+        methods: PaymentMethods::new(store.clone(), stripe, Currency::Usd, "https://x".into()),
+        dashboard: Dashboard::new(
+            UsageRecorder::new(store, Arc::clone(&clock), IngestPolicy::default()),
+            Arc::clone(&clock),
+            Currency::Usd,
+            Holidays::default(),
+        ),
+        claim: "sub".into(),
+    };
     let record = |account: &'static str, range: std::ops::Range<usize>| {
         let recorder = Arc::clone(&recorder);
         async move {
@@ -261,14 +277,34 @@ async fn the_summary_costs_the_same_requests_at_10_and_10_000_sessions() {
 
     let mut figures = Vec::new();
     for (account, sessions) in [("acct-small", 10), ("acct-large", 10_000)] {
-        let id = AccountId::parse(account).expect("id");
-        let before = requests.count();
-        let summary = dashboard.summary(&id).await.expect("summary");
-        let cost = requests.count() - before;
-        assert!(summary.month_to_date > rust_decimal::Decimal::ZERO);
+        let event = billing_api::http_api_event(
+            "GET",
+            "/v1/billing/summary",
+            &[],
+            None,
+            "sub",
+            Some(account),
+        );
+        let request = lambda_http::request::from_str(&event.to_string()).expect("request");
+        let (before, stripe_before) = (requests.count(), fake.requests().len());
+        let response = handle(&api, request)
+            .await
+            .unwrap_or_else(|never| match never {});
+        let cost = (
+            requests.count() - before,
+            fake.requests().len() - stripe_before,
+        );
+        let summary: serde_json::Value = serde_json::from_slice(response.body()).expect("json");
+        assert_eq!(summary["payment_method"]["last4"], "4242", "{summary}");
+        let mtd: rust_decimal::Decimal = summary["month_to_date"]
+            .as_str()
+            .expect("mtd")
+            .parse()
+            .expect("decimal");
+        assert!(mtd > rust_decimal::Decimal::ZERO);
         figures.push((sessions, cost));
     }
-    eprintln!("dashboard summary: DynamoDB requests at 10 and 10,000 sessions: {figures:?}");
+    eprintln!("dashboard summary: (sessions, (DynamoDB requests, Stripe calls)): {figures:?}");
     assert_eq!(
         figures[0].1, figures[1].1,
         "constant whatever the usage volume"

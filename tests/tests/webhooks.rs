@@ -1,15 +1,21 @@
 //! Stripe webhooks through the `stripe-webhook` handler, against DynamoDB on moto and the Stripe fake:
 //! signatures, once per event id, any order, and new payment methods becoming the default.
 
+use billing_api::handler::BillingApi;
+use billing_app::dashboard::Dashboard;
+use billing_app::ingest::{IngestPolicy, UsageRecorder};
 use billing_app::invoices::{InvoiceStatus, InvoiceStore};
 use billing_app::invoicing::{InvoicingStore, Outcome, WorkItem};
+use billing_app::payment_methods::PaymentMethods;
 use billing_app::payments::{InvoiceKey, PayOutcome, Payments};
 use billing_app::webhooks::WebhookProcessor;
 use billing_dynamodb::DynamoDbStore;
+use billing_rules::calendar::Holidays;
+use billing_rules::Currency;
 use billing_stripe::StripePayments;
 use e2e::billing::{acct, payments, World, BILLING_PAGE};
 use lambda_http::{Body, Request};
-use serde_json::Value;
+use serde_json::{json, Value};
 
 const SECRET: &str = "whsec_test_secret";
 const NOW: i64 = 1_793_000_000;
@@ -243,37 +249,70 @@ async fn every_order_of_an_invoices_events_converges_to_paid() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_card_saved_through_checkout_becomes_the_default_for_invoices() {
+async fn a_card_saved_through_checkout_becomes_the_default_and_shows_on_the_summary() {
     let w = World::new("2026-11-02T06:00:00Z").await;
     let p = processor(&w);
-    let stripe = payments(&w.fake);
-    let account = acct("checkout");
-    let customer = stripe.create_customer(&account).await.expect("customer");
-    w.store
-        .set_customer(&account, &customer)
-        .await
-        .expect("stored");
-    let url = stripe
-        .checkout_setup_url(&customer, billing_rules::Currency::Usd, BILLING_PAGE)
-        .await
-        .expect("checkout");
+    let api = BillingApi {
+        dashboard: Dashboard::new(
+            UsageRecorder::new(w.store.clone(), w.clock.clone(), IngestPolicy::default()),
+            w.clock.clone(),
+            Currency::Usd,
+            Holidays::default(),
+        ),
+        methods: PaymentMethods::new(
+            w.store.clone(),
+            payments(&w.fake),
+            Currency::Usd,
+            BILLING_PAGE.into(),
+        ),
+        claim: "sub".into(),
+    };
+    let call = |method: &str, path: &str| {
+        let event = billing_api::http_api_event(method, path, &[], None, "sub", Some("checkout"));
+        let request = lambda_http::request::from_str(&event.to_string()).expect("request");
+        let api = &api;
+        async move {
+            let response = billing_api::handler::handle(api, request)
+                .await
+                .unwrap_or_else(|never| match never {});
+            let body: Value = serde_json::from_slice(response.body()).expect("json");
+            (response.status().as_u16(), body)
+        }
+    };
+    let (status, checkout) = call("POST", "/v1/billing/payment-method/checkout").await;
+    assert_eq!(status, 200, "{checkout}");
+    let url = checkout["url"].as_str().expect("url");
     let session = url.rsplit('/').next().expect("session id");
     assert!(w.fake.complete_checkout(session, "pm_card_visa"));
     for event in w.fake.events() {
         assert_eq!(signed(&p, &event).await.0, 200, "{}", event["type"]);
     }
-    let view = stripe.customer(&customer).await.expect("customer view");
-    let method = view.default_method.expect("a default method");
-    let card = method.card.clone().expect("a card");
-    assert_eq!((card.brand.as_str(), card.last4.as_str()), ("visa", "4242"));
+    let account = acct("checkout");
     let ours = w.store.billing_account(&account).await.expect("account");
+    let customer = ours.customer.clone().expect("a customer recorded");
+    let view = payments(&w.fake)
+        .customer(&customer)
+        .await
+        .expect("customer view");
+    let method = view.default_method.expect("a default method");
     assert_eq!(ours.default_method.as_deref(), Some(method.id.as_str()));
 
-    let portal = stripe
-        .portal_url(&customer, BILLING_PAGE)
-        .await
-        .expect("portal");
-    assert!(portal.starts_with(w.fake.url()));
+    let (_, summary) = call("GET", "/v1/billing/summary").await;
+    assert_eq!(
+        summary["payment_method"],
+        json!({"state": "card", "brand": "visa", "last4": "4242", "exp_month": 12, "exp_year": 2034})
+    );
+    let (status, portal) = call("POST", "/v1/billing/payment-method/portal").await;
+    assert_eq!(status, 200);
+    assert!(portal["url"]
+        .as_str()
+        .is_some_and(|u| u.starts_with(w.fake.url())));
+    let again = w.store.billing_account(&account).await.expect("account");
+    assert_eq!(
+        again.customer,
+        Some(customer),
+        "the portal reuses the customer"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -15,6 +15,8 @@ pub struct Config {
     pub account_claim: String,
     /// `HOLIDAYS`: comma-separated UTC dates on which no billing run happens.
     pub holidays: Holidays,
+    /// `BILLING_PAGE_URL`: where Stripe's hosted pages send the user back.
+    pub billing_page: String,
 }
 
 impl Config {
@@ -27,6 +29,7 @@ impl Config {
                 .filter(|c| !c.is_empty())
                 .unwrap_or_else(|| "sub".into()),
             holidays: holidays(&get)?,
+            billing_page: required(&get, "BILLING_PAGE_URL")?,
         })
     }
 }
@@ -44,13 +47,18 @@ mod tests {
                     .map(|(_, v)| (*v).to_owned())
             }
         };
-        let c = Config::from_lookup(env(&[("TABLE_NAME", "billing")])).expect("config");
+        let c = Config::from_lookup(env(&[
+            ("TABLE_NAME", "billing"),
+            ("BILLING_PAGE_URL", "https://x"),
+        ]))
+        .expect("config");
         assert_eq!(
             (c.account_claim.as_str(), c.currency),
             ("sub", Currency::Usd)
         );
         let c = Config::from_lookup(env(&[
             ("TABLE_NAME", "t"),
+            ("BILLING_PAGE_URL", "https://x"),
             ("ACCOUNT_CLAIM", "custom:account"),
             ("HOLIDAYS", "2026-12-25"),
         ]))
@@ -59,8 +67,12 @@ mod tests {
         assert!(!c
             .holidays
             .is_business_day("2026-12-25".parse().expect("date")));
-        let e = Config::from_lookup(env(&[("TABLE_NAME", "t"), ("HOLIDAYS", "christmas")]))
-            .expect_err("holidays");
+        let e = Config::from_lookup(env(&[
+            ("TABLE_NAME", "t"),
+            ("BILLING_PAGE_URL", "https://x"),
+            ("HOLIDAYS", "christmas"),
+        ]))
+        .expect_err("holidays");
         assert!(e.to_string().contains("HOLIDAYS"), "{e}");
         assert!(Config::from_lookup(env(&[]))
             .expect_err("table")

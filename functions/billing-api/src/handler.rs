@@ -9,11 +9,13 @@ use std::convert::Infallible;
 use billing_app::alerts::{AlertSettings, AlertStore};
 use billing_app::clock::Clock;
 use billing_app::credits::CreditStore;
-use billing_app::dashboard::{AlertsView, Dashboard, DashboardError, SessionsPage};
+use billing_app::dashboard::{AlertsView, Dashboard, DashboardError, SessionsPage, Summary};
 use billing_app::ids::AccountId;
 use billing_app::invoices::InvoiceStore;
 use billing_app::notify::EmailAddress;
-use billing_app::store::UsageStore;
+use billing_app::payment_methods::{PaymentMethodError, PaymentMethodView, PaymentMethods};
+use billing_app::payments::{CustomerStore, Payments, PaymentsError};
+use billing_app::store::{StoreError, UsageStore};
 use billing_rules::rating::RatedLine;
 use billing_rules::thresholds::Thresholds;
 use billing_rules::Month;
@@ -30,6 +32,8 @@ pub const ROUTES: &[(&str, &[Method])] = &[
     ("/v1/billing/summary", &[Method::GET]),
     ("/v1/billing/usage", &[Method::GET]),
     ("/v1/billing/invoices", &[Method::GET]),
+    ("/v1/billing/payment-method/checkout", &[Method::POST]),
+    ("/v1/billing/payment-method/portal", &[Method::POST]),
     ("/v1/billing/alerts", &[Method::GET, Method::PUT]),
     ("/v1/account", &[Method::DELETE]),
 ];
@@ -45,17 +49,56 @@ enum ApiError {
     NotFound,
     #[error("method not allowed")]
     MethodNotAllowed(String),
+    #[error("the payment processor is unavailable; please try again in a minute")]
+    Unavailable(PaymentsError),
     #[error("internal error")]
-    Internal(DashboardError),
+    Internal(Box<dyn std::error::Error + Send + Sync>),
 }
 
 impl From<DashboardError> for ApiError {
     fn from(e: DashboardError) -> Self {
         match e {
             DashboardError::BadCursor(_) => ApiError::BadRequest(e.to_string()),
-            other => ApiError::Internal(other),
+            other => ApiError::Internal(Box::new(other)),
         }
     }
+}
+
+impl From<PaymentMethodError> for ApiError {
+    fn from(e: PaymentMethodError) -> Self {
+        match e {
+            PaymentMethodError::Payments(e @ PaymentsError::Unavailable(_)) => {
+                ApiError::Unavailable(e)
+            }
+            other => ApiError::Internal(Box::new(other)),
+        }
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        ApiError::Internal(Box::new(e))
+    }
+}
+
+/// What the API serves: the dashboard, the payment method pages, and the name of the verified JWT
+/// claim that holds the account id.
+#[derive(Debug)]
+pub struct BillingApi<S, C, P> {
+    /// Credits, estimates, usage, invoices, alerts, deletion.
+    pub dashboard: Dashboard<S, C>,
+    /// The payment method.
+    pub methods: PaymentMethods<S, P>,
+    /// The claim (`ACCOUNT_CLAIM`).
+    pub claim: String,
+}
+
+/// The summary as served: the dashboard's figures and the payment method, live from Stripe.
+#[derive(Serialize)]
+struct SummaryBody {
+    #[serde(flatten)]
+    summary: Summary,
+    payment_method: PaymentMethodView,
 }
 
 /// Sessions per page of `detail=sessions`: default and maximum.
@@ -76,11 +119,14 @@ fn problem(e: &ApiError) -> Response<Body> {
         ApiError::Unauthorized => (StatusCode::UNAUTHORIZED, "Unauthorized"),
         ApiError::NotFound => (StatusCode::NOT_FOUND, "Not found"),
         ApiError::MethodNotAllowed(_) => (StatusCode::METHOD_NOT_ALLOWED, "Method not allowed"),
+        ApiError::Unavailable(cause) => {
+            error!(error = %cause, "payment processor unavailable");
+            (StatusCode::SERVICE_UNAVAILABLE, "Service unavailable")
+        }
         ApiError::Internal(cause) => {
-            let chain: Vec<String> =
-                std::iter::successors(std::error::Error::source(cause), |c| c.source())
-                    .map(ToString::to_string)
-                    .collect();
+            let chain: Vec<String> = std::iter::successors(cause.source(), |c| c.source())
+                .map(ToString::to_string)
+                .collect();
             error!(error = %cause, ?chain, "billing API request failed");
             (StatusCode::INTERNAL_SERVER_ERROR, "Internal error")
         }
@@ -166,29 +212,28 @@ fn csv(lines: &[RatedLine], currency: &str) -> String {
 }
 
 /// Handles one request; never fails (errors are responses).
-pub async fn handle<S, C>(
-    dashboard: &Dashboard<S, C>,
-    claim: &str,
+pub async fn handle<S, C, P>(
+    api: &BillingApi<S, C, P>,
     request: Request,
 ) -> Result<Response<Body>, Infallible>
 where
-    S: UsageStore + CreditStore + AlertStore + InvoiceStore,
+    S: UsageStore + CreditStore + AlertStore + InvoiceStore + CustomerStore,
     C: Clock + Clone,
+    P: Payments,
 {
-    Ok(route(dashboard, claim, &request)
-        .await
-        .unwrap_or_else(|e| problem(&e)))
+    Ok(route(api, &request).await.unwrap_or_else(|e| problem(&e)))
 }
 
-async fn route<S, C>(
-    dashboard: &Dashboard<S, C>,
-    claim: &str,
+async fn route<S, C, P>(
+    api: &BillingApi<S, C, P>,
     request: &Request,
 ) -> Result<Response<Body>, ApiError>
 where
-    S: UsageStore + CreditStore + AlertStore + InvoiceStore,
+    S: UsageStore + CreditStore + AlertStore + InvoiceStore + CustomerStore,
     C: Clock + Clone,
+    P: Payments,
 {
+    let dashboard = &api.dashboard;
     let path = request.uri().path().trim_end_matches('/');
     let (_, methods) = ROUTES
         .iter()
@@ -198,12 +243,27 @@ where
         let allow: Vec<&str> = methods.iter().map(Method::as_str).collect();
         return Err(ApiError::MethodNotAllowed(allow.join(", ")));
     }
-    let account = account_of(request, claim)?;
+    let account = account_of(request, &api.claim)?;
     let method = request.method().clone();
     match (method, path) {
-        (Method::GET, "/v1/billing/summary") => Ok(json_response(
+        (Method::GET, "/v1/billing/summary") => {
+            let summary = dashboard.summary(&account).await?;
+            let payment_method = api.methods.current(&account).await?;
+            Ok(json_response(
+                StatusCode::OK,
+                &SummaryBody {
+                    summary,
+                    payment_method,
+                },
+            ))
+        }
+        (Method::POST, "/v1/billing/payment-method/checkout") => Ok(json_response(
             StatusCode::OK,
-            &dashboard.summary(&account).await?,
+            &api.methods.checkout(&account).await?,
+        )),
+        (Method::POST, "/v1/billing/payment-method/portal") => Ok(json_response(
+            StatusCode::OK,
+            &api.methods.portal(&account).await?,
         )),
         (Method::GET, "/v1/billing/usage") => {
             let month = request
@@ -316,7 +376,15 @@ mod tests {
     use serde_json::Value;
     use std::sync::Arc;
 
-    type TestDashboard = Dashboard<MemoryStore, Arc<FixedClock>>;
+    use billing_stripe::{StripePayments, StripeSettings};
+    use stripe_fake::FakeStripe;
+
+    /// The API over an in-memory store and the real Stripe adapter against the Stripe fake.
+    struct Fixture {
+        api: BillingApi<MemoryStore, Arc<FixedClock>, StripePayments>,
+        store: MemoryStore,
+        fake: FakeStripe,
+    }
 
     fn d(s: &str) -> Decimal {
         s.parse().expect("decimal")
@@ -458,9 +526,9 @@ mod tests {
         }
     }
 
-    async fn call(dash: &TestDashboard, req: Request) -> (StatusCode, String, String) {
+    async fn call(f: &Fixture, req: Request) -> (StatusCode, String, String) {
         let (method, path) = (req.method().to_string(), req.uri().path().to_owned());
-        let resp = handle(dash, "sub", req)
+        let resp = handle(&f.api, req)
             .await
             .unwrap_or_else(|never| match never {});
         let ctype = resp
@@ -486,7 +554,7 @@ mod tests {
 
     /// acct-demo: 10 h of vm at 1.00 this month, an open gpu session since 09:00 at 2.00/h, a 5.00
     /// credit, alerts at 50, and an October invoice. acct-other: 3 h of vm.
-    async fn dashboard() -> (TestDashboard, MemoryStore) {
+    async fn dashboard() -> Fixture {
         let store = MemoryStore::new(Currency::Usd);
         let since = "2026-01-01T00:00:00Z".parse().expect("t");
         store
@@ -574,15 +642,29 @@ mod tests {
             .create_invoice(&demo, &october)
             .await
             .expect("invoice");
-        let dash = Dashboard::new(recorder, clock, Currency::Usd, Holidays::default());
-        (dash, store)
+        let fake = FakeStripe::start(0, None).expect("Stripe fake");
+        let methods = PaymentMethods::new(
+            store.clone(),
+            StripePayments::new(&StripeSettings::local(fake.url())).expect("client"),
+            Currency::Usd,
+            "https://cloud.example/billing".into(),
+        );
+        Fixture {
+            api: BillingApi {
+                dashboard: Dashboard::new(recorder, clock, Currency::Usd, Holidays::default()),
+                methods,
+                claim: "sub".into(),
+            },
+            store,
+            fake,
+        }
     }
 
     #[tokio::test]
     async fn the_summary_shows_credits_month_to_date_projection_and_next_charge() {
-        let (dash, _) = dashboard().await;
+        let f = dashboard().await;
         let (status, ctype, body) = call(
-            &dash,
+            &f,
             request("GET", "/v1/billing/summary", Some("acct-demo"), None, None),
         )
         .await;
@@ -605,9 +687,9 @@ mod tests {
 
     #[tokio::test]
     async fn usage_by_month_as_json_or_csv_and_a_malformed_month_is_a_400() {
-        let (dash, _) = dashboard().await;
+        let f = dashboard().await;
         let (status, _, body) = call(
-            &dash,
+            &f,
             request(
                 "GET",
                 "/v1/billing/usage?month=2026-11",
@@ -620,7 +702,7 @@ mod tests {
         assert_eq!(status, StatusCode::OK);
         assert_eq!(json(&body)["total"], "16.00");
         let (_, _, body) = call(
-            &dash,
+            &f,
             request(
                 "GET",
                 "/v1/billing/usage?month=2026-10",
@@ -632,7 +714,7 @@ mod tests {
         .await;
         assert_eq!(json(&body)["total"], "0");
         let (status, ctype, body) = call(
-            &dash,
+            &f,
             request(
                 "GET",
                 "/v1/billing/usage",
@@ -645,7 +727,7 @@ mod tests {
         assert_eq!((status, ctype.as_str()), (StatusCode::OK, "text/csv"));
         assert_eq!(body, "service,usage_month,hours,amount,currency\ngpu,2026-11,3,6.00,USD\nvm,2026-11,10,10.00,USD\n");
         let (status, ctype, body) = call(
-            &dash,
+            &f,
             request(
                 "GET",
                 "/v1/billing/usage?month=2026-13",
@@ -667,11 +749,11 @@ mod tests {
 
     #[tokio::test]
     async fn the_sessions_of_a_month_are_listed_page_by_page_with_their_month_share() {
-        let (dash, _) = dashboard().await;
+        let f = dashboard().await;
         let target =
             |extra: &str| format!("/v1/billing/usage?month=2026-11&detail=sessions&limit=1{extra}");
         let (status, _, body) = call(
-            &dash,
+            &f,
             request("GET", &target(""), Some("acct-demo"), None, None),
         )
         .await;
@@ -686,7 +768,7 @@ mod tests {
             .expect("a second page")
             .to_owned();
         let (_, _, body) = call(
-            &dash,
+            &f,
             request(
                 "GET",
                 &target(&format!("&cursor={cursor}")),
@@ -704,7 +786,7 @@ mod tests {
         );
         assert_eq!(second["sessions"][0]["month_hours"], 3);
         let (_, ctype, csv) = call(
-            &dash,
+            &f,
             request(
                 "GET",
                 "/v1/billing/usage?detail=sessions",
@@ -723,12 +805,12 @@ mod tests {
         ] {
             let url = format!("/v1/billing/usage?month=2026-11&detail=sessions{bad}");
             let (status, _, body) =
-                call(&dash, request("GET", &url, Some("acct-demo"), None, None)).await;
+                call(&f, request("GET", &url, Some("acct-demo"), None, None)).await;
             assert_eq!(status, StatusCode::BAD_REQUEST, "{bad}");
             assert!(body.contains(why), "{body}");
         }
         let (status, _, body) = call(
-            &dash,
+            &f,
             request(
                 "GET",
                 "/v1/billing/usage?detail=everything",
@@ -741,7 +823,7 @@ mod tests {
         assert_eq!(status, StatusCode::BAD_REQUEST);
         assert!(body.contains("services or sessions"), "{body}");
         let (_, _, other) = call(
-            &dash,
+            &f,
             request("GET", &target(""), Some("acct-other"), None, None),
         )
         .await;
@@ -754,9 +836,9 @@ mod tests {
 
     #[tokio::test]
     async fn invoices_are_listed_with_status_amounts_and_stripe_page() {
-        let (dash, _) = dashboard().await;
+        let f = dashboard().await;
         let (status, _, body) = call(
-            &dash,
+            &f,
             request("GET", "/v1/billing/invoices", Some("acct-demo"), None, None),
         )
         .await;
@@ -775,7 +857,7 @@ mod tests {
 
     #[tokio::test]
     async fn alerts_are_replaced_deduplicated_and_bad_input_changes_nothing() {
-        let (dash, _) = dashboard().await;
+        let f = dashboard().await;
         let put = |body: &str| {
             request(
                 "PUT",
@@ -786,7 +868,7 @@ mod tests {
             )
         };
         let (status, _, body) = call(
-            &dash,
+            &f,
             put(r#"{"email": "ops@example.com", "thresholds": ["100", 20, "100.00"]}"#),
         )
         .await;
@@ -811,7 +893,7 @@ mod tests {
             ),
             ("not json", "expected"),
         ] {
-            let (status, _, body) = call(&dash, put(bad)).await;
+            let (status, _, body) = call(&f, put(bad)).await;
             assert_eq!(status, StatusCode::BAD_REQUEST, "{bad}");
             assert!(
                 json(&body)["detail"]
@@ -822,7 +904,7 @@ mod tests {
             );
         }
         let (_, _, body) = call(
-            &dash,
+            &f,
             request("GET", "/v1/billing/alerts", Some("acct-demo"), None, None),
         )
         .await;
@@ -831,9 +913,10 @@ mod tests {
 
     #[tokio::test]
     async fn deleting_the_account_closes_running_sessions_and_reports_what_is_due() {
-        let (dash, store) = dashboard().await;
+        let f = dashboard().await;
+        let store = f.store.clone();
         let (status, _, body) = call(
-            &dash,
+            &f,
             request("DELETE", "/v1/account", Some("acct-demo"), None, None),
         )
         .await;
@@ -847,7 +930,7 @@ mod tests {
         assert!(store.open_sessions(&demo).await.expect("open").is_empty());
         // Again: the same deletion, nothing more closed.
         let (_, _, again) = call(
-            &dash,
+            &f,
             request("DELETE", "/v1/account", Some("acct-demo"), None, None),
         )
         .await;
@@ -857,13 +940,14 @@ mod tests {
 
     #[tokio::test]
     async fn a_deletion_interrupted_after_marking_the_account_completes_at_the_first_instant() {
-        let (dash, store) = dashboard().await;
+        let f = dashboard().await;
+        let store = f.store.clone();
         let demo = AccountId::parse("acct-demo").expect("id");
         // The first attempt marked the account at 10:30 and crashed before closing the gpu session.
         let first: chrono::DateTime<chrono::Utc> = "2026-11-20T10:30:00Z".parse().expect("t");
         store.mark_deleted(&demo, first).await.expect("marked");
         let (status, _, body) = call(
-            &dash,
+            &f,
             request("DELETE", "/v1/account", Some("acct-demo"), None, None),
         )
         .await;
@@ -889,18 +973,15 @@ mod tests {
 
     #[tokio::test]
     async fn no_claim_is_401_unknown_route_404_and_wrong_method_405() {
-        let (dash, _) = dashboard().await;
-        let (status, ctype, _) = call(
-            &dash,
-            request("GET", "/v1/billing/summary", None, None, None),
-        )
-        .await;
+        let f = dashboard().await;
+        let (status, ctype, _) =
+            call(&f, request("GET", "/v1/billing/summary", None, None, None)).await;
         assert_eq!(
             (status, ctype.as_str()),
             (StatusCode::UNAUTHORIZED, "application/problem+json")
         );
         let (status, _, _) = call(
-            &dash,
+            &f,
             request(
                 "GET",
                 "/v1/billing/summary",
@@ -912,14 +993,13 @@ mod tests {
         .await;
         assert_eq!(status, StatusCode::UNAUTHORIZED);
         let (status, _, _) = call(
-            &dash,
+            &f,
             request("GET", "/v1/billing/nothing", Some("acct-demo"), None, None),
         )
         .await;
         assert_eq!(status, StatusCode::NOT_FOUND);
         let resp = handle(
-            &dash,
-            "sub",
+            &f.api,
             request(
                 "POST",
                 "/v1/billing/alerts",
@@ -941,21 +1021,22 @@ mod tests {
 
     #[tokio::test]
     async fn one_account_never_reads_or_changes_anothers_data() {
-        let (dash, store) = dashboard().await;
+        let f = dashboard().await;
+        let store = f.store.clone();
         let other =
             |m: &str, p: &str, body: Option<&str>| request(m, p, Some("acct-other"), body, None);
-        let (_, _, s) = call(&dash, other("GET", "/v1/billing/summary", None)).await;
+        let (_, _, s) = call(&f, other("GET", "/v1/billing/summary", None)).await;
         assert_eq!(json(&s)["month_to_date"], "3.00", "only acct-other's 3 h");
         assert_eq!(json(&s)["credits"]["remaining"], "0");
         assert!(json(&s)["alerts"].is_null());
-        let (_, _, u) = call(&dash, other("GET", "/v1/billing/usage", None)).await;
+        let (_, _, u) = call(&f, other("GET", "/v1/billing/usage", None)).await;
         assert_eq!(json(&u)["total"], "3.00");
-        let (_, _, i) = call(&dash, other("GET", "/v1/billing/invoices", None)).await;
+        let (_, _, i) = call(&f, other("GET", "/v1/billing/invoices", None)).await;
         assert_eq!(json(&i)["invoices"], serde_json::json!([]));
-        let (_, _, a) = call(&dash, other("GET", "/v1/billing/alerts", None)).await;
+        let (_, _, a) = call(&f, other("GET", "/v1/billing/alerts", None)).await;
         assert_eq!(json(&a)["thresholds"], serde_json::json!([]));
         call(
-            &dash,
+            &f,
             other(
                 "PUT",
                 "/v1/billing/alerts",
@@ -963,7 +1044,7 @@ mod tests {
             ),
         )
         .await;
-        call(&dash, other("DELETE", "/v1/account", None)).await;
+        call(&f, other("DELETE", "/v1/account", None)).await;
         // acct-demo is untouched: its alerts, its running session, its account.
         let demo = AccountId::parse("acct-demo").expect("id");
         let alerts = store
@@ -979,6 +1060,149 @@ mod tests {
                 .expect("account")
                 .deleted_at,
             None
+        );
+    }
+
+    #[tokio::test]
+    async fn hosted_pages_use_the_accounts_own_customer_and_its_card_shows_on_the_summary() {
+        let f = dashboard().await;
+        let demo = AccountId::parse("acct-demo").expect("id");
+        let post = |p: &str, who: &str| request("POST", p, Some(who), None, None);
+        let (_, _, s) = call(
+            &f,
+            request("GET", "/v1/billing/summary", Some("acct-demo"), None, None),
+        )
+        .await;
+        assert_eq!(
+            json(&s)["payment_method"],
+            serde_json::json!({"state": "none"})
+        );
+        assert!(f.fake.requests().is_empty(), "no customer, no Stripe call");
+
+        let (status, _, c) =
+            call(&f, post("/v1/billing/payment-method/checkout", "acct-demo")).await;
+        assert_eq!(status, StatusCode::OK);
+        let url = json(&c)["url"].as_str().expect("url").to_owned();
+        let customer = f
+            .store
+            .customer_of(&demo)
+            .await
+            .expect("read")
+            .expect("created");
+        let session = url.rsplit('/').next().expect("session id");
+        assert!(f.fake.complete_checkout(session, "pm_card_visa"), "{url}");
+        f.fake
+            .save_card(&customer, "pm_card_visa")
+            .expect("default card");
+        let (status, _, p) = call(&f, post("/v1/billing/payment-method/portal", "acct-demo")).await;
+        assert_eq!(status, StatusCode::OK);
+        assert!(
+            json(&p)["url"]
+                .as_str()
+                .is_some_and(|u| u.contains("/portal/")),
+            "{p}"
+        );
+        call(&f, post("/v1/billing/payment-method/checkout", "acct-demo")).await;
+        assert_eq!(
+            f.store.customer_of(&demo).await.expect("read"),
+            Some(customer.clone())
+        );
+        let customers_created = f
+            .fake
+            .requests()
+            .iter()
+            .filter(|r| *r == "POST /v1/customers")
+            .count();
+        assert_eq!(customers_created, 1, "one customer for every page asked");
+
+        let (_, _, s) = call(
+            &f,
+            request("GET", "/v1/billing/summary", Some("acct-demo"), None, None),
+        )
+        .await;
+        let card = &json(&s)["payment_method"];
+        assert_eq!(
+            (
+                card["state"].as_str(),
+                card["brand"].as_str(),
+                card["last4"].as_str()
+            ),
+            (Some("card"), Some("visa"), Some("4242"))
+        );
+
+        // acct-other sees no card, and its own page makes its own customer.
+        let (_, _, s) = call(
+            &f,
+            request("GET", "/v1/billing/summary", Some("acct-other"), None, None),
+        )
+        .await;
+        assert_eq!(json(&s)["payment_method"]["state"], "none");
+        call(&f, post("/v1/billing/payment-method/portal", "acct-other")).await;
+        let other = f
+            .store
+            .customer_of(&AccountId::parse("acct-other").expect("id"))
+            .await
+            .expect("read");
+        assert!(other.is_some_and(|o| o != customer));
+        let (status, _, _) = call(
+            &f,
+            request(
+                "GET",
+                "/v1/billing/payment-method/checkout",
+                Some("acct-demo"),
+                None,
+                None,
+            ),
+        )
+        .await;
+        assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED);
+    }
+
+    #[tokio::test]
+    async fn with_stripe_down_the_summary_still_answers_and_a_hosted_page_is_a_503() {
+        let mut f = dashboard().await;
+        let demo = AccountId::parse("acct-demo").expect("id");
+        f.store
+            .set_customer(&demo, "cus_known")
+            .await
+            .expect("customer");
+        let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("port");
+        let down = format!("http://{}", closed.local_addr().expect("addr"));
+        drop(closed);
+        f.api.methods = PaymentMethods::new(
+            f.store.clone(),
+            StripePayments::new(&StripeSettings::local(&down)).expect("client"),
+            Currency::Usd,
+            "https://cloud.example/billing".into(),
+        );
+        let (status, _, s) = call(
+            &f,
+            request("GET", "/v1/billing/summary", Some("acct-demo"), None, None),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(json(&s)["payment_method"]["state"], "unavailable");
+        assert_eq!(json(&s)["month_to_date"], "16.00");
+        let (status, ctype, body) = call(
+            &f,
+            request(
+                "POST",
+                "/v1/billing/payment-method/portal",
+                Some("acct-demo"),
+                None,
+                None,
+            ),
+        )
+        .await;
+        assert_eq!(
+            (status, ctype.as_str()),
+            (StatusCode::SERVICE_UNAVAILABLE, "application/problem+json")
+        );
+        assert!(
+            json(&body)["detail"]
+                .as_str()
+                .is_some_and(|d| d.contains("try again")),
+            "{body}"
         );
     }
 

@@ -15,7 +15,9 @@ use billing_app::events::{UsageEvent, USAGE_RECORDED};
 use billing_app::figures::month_figures;
 use billing_app::ids::AccountId;
 use billing_app::ingest::{IngestError, IngestPolicy, UsageRecorder, PRICE_NOTICE};
+use billing_app::invoicing::InvoicingError;
 use billing_app::notify::EmailAddress;
+use billing_app::payments::PaymentsError;
 use billing_app::store::{StoreError, UsageStore};
 use billing_dynamodb::DynamoDbStore;
 use billing_rules::credits::{balance_at, GrantKind};
@@ -23,6 +25,8 @@ use billing_rules::estimate::MonthEstimate;
 use billing_rules::rating::RatedLine;
 use billing_rules::thresholds::Thresholds;
 use billing_rules::{Currency, Month, ServiceId};
+
+use crate::invoicing::{invoicing, webhooks, BillingSetup, InvoicingCommand, WebhooksCommand};
 
 /// The operators' tool for the billing system.
 #[derive(Debug, Parser)]
@@ -57,6 +61,12 @@ pub enum Command {
     /// Credit grants and their ledger.
     #[command(subcommand)]
     Credits(CreditsCommand),
+    /// A month's invoicing: preview, run or retry, what is not complete.
+    #[command(subcommand)]
+    Invoicing(InvoicingCommand),
+    /// Stripe webhooks.
+    #[command(subcommand)]
+    Webhooks(WebhooksCommand),
 }
 
 /// Credit commands. Grants are valid in whole UTC days: from 00:00 of `--effective` to 00:00 of
@@ -223,6 +233,8 @@ pub struct Context {
     pub currency: Currency,
     /// Now (the wall clock in `main`, fixed in tests).
     pub now: DateTime<Utc>,
+    /// Stripe and SES for the invoicing and webhook commands, or why they are not configured.
+    pub billing: Result<BillingSetup, String>,
 }
 
 /// A command failed.
@@ -246,6 +258,12 @@ pub enum AdminError {
     /// Every attempt met a concurrent change.
     #[error("{0}")]
     Contended(IngestError),
+    /// Invoicing stopped; running it again resumes where it stopped.
+    #[error("invoicing stopped: {0}")]
+    Invoicing(#[from] InvoicingError),
+    /// Stripe failed or refused.
+    #[error(transparent)]
+    Payments(#[from] PaymentsError),
 }
 
 impl From<IngestError> for AdminError {
@@ -258,7 +276,7 @@ impl From<IngestError> for AdminError {
     }
 }
 
-fn invalid(e: impl std::fmt::Display) -> AdminError {
+pub(crate) fn invalid(e: impl std::fmt::Display) -> AdminError {
     AdminError::Invalid(e.to_string())
 }
 
@@ -323,6 +341,8 @@ pub async fn run(cli: Cli, ctx: &Context, out: &mut dyn Write) -> Result<(), Adm
             )?;
         }
         Command::Credits(command) => credits(&store, ctx, command, cli.json, out).await?,
+        Command::Invoicing(command) => invoicing(&store, ctx, command, cli.json, out).await?,
+        Command::Webhooks(command) => webhooks(&store, ctx, command, cli.json, out).await?,
         Command::Account(AccountCommand::Show { account, month }) => {
             let account = AccountId::parse(&account).map_err(invalid)?;
             let month = month.unwrap_or_else(|| Month::of(ctx.now));

@@ -3,7 +3,9 @@
 //! `AWS_ENDPOINT_URL` for the local emulators).
 //!
 //! - [`cli`]: the commands, parsed with clap and run against a [`cli::Context`].
+//! - [`invoicing`]: a month's invoicing and Stripe webhook replays, through the functions' own paths.
 //! - [`table`]: the billing table as `template.yaml` defines it, for local emulators.
 
 pub mod cli;
+pub mod invoicing;
 pub mod table;

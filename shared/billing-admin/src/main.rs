@@ -3,8 +3,25 @@
 use std::process::ExitCode;
 
 use billing_admin::cli::{run, AdminError, Cli, Context};
+use billing_admin::invoicing::BillingSetup;
 use billing_app::clock::{Clock, SystemClock};
+use billing_app::config::{holidays, required};
+use billing_stripe::StripeSettings;
 use clap::Parser;
+
+/// Stripe (`STRIPE_API_KEY_PARAMETER` or `STRIPE_API_KEY`, `STRIPE_API_BASE`), SES
+/// (`ALERT_SENDER`), `BILLING_PAGE_URL` and `HOLIDAYS`, as the invoicing functions read them.
+async fn billing_setup(aws: &aws_config::SdkConfig) -> Result<BillingSetup, String> {
+    let env = |k: &str| std::env::var(k).ok();
+    let ssm = aws_sdk_ssm::Client::new(aws);
+    Ok(BillingSetup {
+        stripe: StripeSettings::from_env(env, Some(&ssm)).await?,
+        ses: aws_sdk_sesv2::Client::new(aws),
+        sender: required(&env, "ALERT_SENDER").map_err(|e| e.to_string())?,
+        billing_page: required(&env, "BILLING_PAGE_URL").map_err(|e| e.to_string())?,
+        holidays: holidays(&env).map_err(|e| e.to_string())?,
+    })
+}
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> ExitCode {
@@ -26,6 +43,7 @@ async fn main() -> ExitCode {
         table,
         currency,
         now: SystemClock.now(),
+        billing: billing_setup(&aws).await,
     };
     match run(cli, &ctx, &mut std::io::stdout()).await {
         Ok(()) => ExitCode::SUCCESS,

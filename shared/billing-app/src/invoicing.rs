@@ -27,7 +27,7 @@ use crate::ids::{AccountId, EventId};
 use crate::ingest::increments;
 use crate::invoices::{BillingStep, InvoiceRecord, InvoiceStatus, InvoiceStore};
 use crate::notify::{Email, Mailer};
-use crate::payments::{ChargeLine, InvoiceKey, PayOutcome, Payments, PaymentsError};
+use crate::payments::{ChargeLine, CustomerStore, InvoiceKey, PayOutcome, Payments, PaymentsError};
 use crate::store::{AccountState, CommitOutcome, StoreError, UsageCommit, UsageStore};
 
 /// The roster of accounts to invoice is spread over this many partitions, so that listing a million
@@ -81,7 +81,9 @@ pub struct RosterPage {
 }
 
 /// What invoicing stores, beyond usage, credits and invoice records.
-pub trait InvoicingStore: UsageStore + CreditStore + InvoiceStore + AlertStore {
+pub trait InvoicingStore:
+    UsageStore + CreditStore + InvoiceStore + AlertStore + CustomerStore
+{
     /// The account as invoicing sees it.
     fn billing_account(
         &self,
@@ -122,13 +124,6 @@ pub trait InvoicingStore: UsageStore + CreditStore + InvoiceStore + AlertStore {
         month: Month,
         retire: bool,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
-
-    /// Records the account's Stripe customer unless one is recorded; returns the recorded one.
-    fn set_customer(
-        &self,
-        account: &AccountId,
-        customer: &str,
-    ) -> impl Future<Output = Result<String, StoreError>> + Send;
 
     /// Records the id of the account's default payment method.
     fn set_default_method(
@@ -213,6 +208,17 @@ pub enum Outcome {
     Charged(InvoiceRecord),
     /// The charge failed; the invoice stays open on Stripe's hosted page.
     PaymentFailed(InvoiceRecord),
+}
+
+/// An account-month's invoice as it stands, computed without side effects.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Preview {
+    /// The invoice recorded, if invoicing reached it.
+    pub recorded: Option<InvoiceRecord>,
+    /// The invoice the usage recorded so far makes.
+    pub draft: InvoiceDraft,
+    /// Running sessions whose hours in the month are not recorded yet.
+    pub running_sessions: usize,
 }
 
 /// Every point where a test can stop the worker: after each external step.
@@ -341,6 +347,31 @@ where
             outcome = self.run_month(&item.account, month, &acct).await?;
         }
         Ok(outcome)
+    }
+
+    /// What invoicing the month bills, with no side effect: the recorded invoice if there is one,
+    /// and the draft from the usage recorded so far. Running sessions add their hours up to the
+    /// month's end (or the deletion) when the month is invoiced; `running_sessions` counts them.
+    pub async fn preview(
+        &self,
+        account: &AccountId,
+        month: Month,
+    ) -> Result<Preview, InvoicingError> {
+        let running_sessions = self
+            .store
+            .open_sessions(account)
+            .await?
+            .iter()
+            .filter(|s| {
+                s.started_at.is_some_and(|t| t < month.end())
+                    && s.billed_through.is_none_or(|b| b < month)
+            })
+            .count();
+        Ok(Preview {
+            recorded: self.store.invoice(account, month).await?,
+            draft: self.compute(account, month).await?,
+            running_sessions,
+        })
     }
 
     async fn run_month(

@@ -11,6 +11,7 @@
 //! - [`invoices`]: invoice records, one per account and month, statuses moving forward only.
 //! - [`invoicing`]: the monthly run and the worker that invoices one account-month.
 //! - [`payments`]: the payment processor port (Stripe).
+//! - [`payment_methods`]: the billing page's payment method: hosted pages and its display data.
 //! - [`webhooks`]: what Stripe reports, applied once per event.
 //! - [`notify`]: the mail and event ports.
 //! - [`clock`]: the injected clock.
@@ -32,6 +33,7 @@ pub mod invoices;
 pub mod invoicing;
 pub mod memory;
 pub mod notify;
+pub mod payment_methods;
 pub mod payments;
 pub mod store;
 pub mod webhooks;

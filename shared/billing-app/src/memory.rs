@@ -16,6 +16,7 @@ use crate::alerts::{AlertOutcome, AlertSettings, AlertStore};
 use crate::credits::{CreditStore, GrantError, LedgerEntry, NewGrant, Revocation, StoredGrant};
 use crate::ids::{AccountId, EventId, SessionId};
 use crate::invoices::{Advance, InvoiceRecord, InvoiceStatus, InvoiceStore};
+use crate::payments::CustomerStore;
 use crate::store::{
     AccountState, CommitOutcome, MonthUsage, SessionCursor, SessionRecord, StoreError, UsageCommit,
     UsageContext, UsageStore,
@@ -36,6 +37,7 @@ struct State {
     grants: BTreeMap<(AccountId, String), StoredGrant>,
     ledger: Vec<(AccountId, LedgerEntry)>,
     invoices: BTreeMap<(AccountId, Month), InvoiceRecord>,
+    customers: HashMap<AccountId, String>,
 }
 
 /// The in-memory store; clones share the same data.
@@ -353,6 +355,25 @@ impl CreditStore for MemoryStore {
             .filter(|(a, _)| a == account)
             .map(|(_, e)| e.clone())
             .collect())
+    }
+}
+
+impl CustomerStore for MemoryStore {
+    async fn customer_of(&self, account: &AccountId) -> Result<Option<String>, StoreError> {
+        Ok(self.state().customers.get(account).cloned())
+    }
+
+    async fn set_customer(
+        &self,
+        account: &AccountId,
+        customer: &str,
+    ) -> Result<String, StoreError> {
+        Ok(self
+            .state()
+            .customers
+            .entry(account.clone())
+            .or_insert_with(|| customer.to_owned())
+            .clone())
     }
 }
 

@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use billing_rules::{Currency, Month};
 
 use crate::ids::AccountId;
+use crate::store::StoreError;
 
 /// The display data of a card, read live from the processor for the dashboard and never stored.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -132,6 +133,22 @@ pub enum PaymentsError {
     /// The processor refused the request as made (a bug or a state we did not expect).
     #[error("the payment processor refused the request: {0}")]
     Refused(String),
+}
+
+/// Where an account's processor customer is recorded.
+pub trait CustomerStore: Send + Sync {
+    /// The account's processor customer, if it has one.
+    fn customer_of(
+        &self,
+        account: &AccountId,
+    ) -> impl Future<Output = Result<Option<String>, StoreError>> + Send;
+
+    /// Records the account's processor customer unless one is recorded; returns the recorded one.
+    fn set_customer(
+        &self,
+        account: &AccountId,
+        customer: &str,
+    ) -> impl Future<Output = Result<String, StoreError>> + Send;
 }
 
 /// The payment processor.

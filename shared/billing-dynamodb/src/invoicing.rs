@@ -10,6 +10,7 @@ use billing_app::credits::LedgerEntry;
 use billing_app::ids::AccountId;
 use billing_app::invoices::InvoiceRecord;
 use billing_app::invoicing::{BillingAccount, InvoicingStore, Recorded, RosterPage};
+use billing_app::payments::CustomerStore;
 use billing_app::store::StoreError;
 use billing_rules::credits::CreditUse;
 use billing_rules::Month;
@@ -25,6 +26,45 @@ const PAYMENT_EVENT_TTL: TimeDelta = TimeDelta::days(30);
 
 pub(crate) fn roster_pk(shard: u8) -> String {
     format!("ROSTER#{shard:02}")
+}
+
+impl CustomerStore for DynamoDbStore {
+    async fn customer_of(&self, account: &AccountId) -> Result<Option<String>, StoreError> {
+        Ok(self
+            .get(&account_pk(account), ACCOUNT_SK)
+            .await?
+            .and_then(|i| {
+                i.get("stripe_customer")
+                    .and_then(|v| v.as_s().ok())
+                    .cloned()
+            }))
+    }
+
+    async fn set_customer(
+        &self,
+        account: &AccountId,
+        customer: &str,
+    ) -> Result<String, StoreError> {
+        let out = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(keys(&account_pk(account), ACCOUNT_SK)))
+            .update_expression("SET stripe_customer = if_not_exists(stripe_customer, :c)")
+            .expression_attribute_values(":c", s(customer))
+            .return_values(aws_sdk_dynamodb::types::ReturnValue::AllNew)
+            .send()
+            .await
+            .map_err(ddb_err)?;
+        Ok(out
+            .attributes
+            .and_then(|a| {
+                a.get("stripe_customer")
+                    .and_then(|v| v.as_s().ok())
+                    .cloned()
+            })
+            .unwrap_or_else(|| customer.to_owned()))
+    }
 }
 
 impl InvoicingStore for DynamoDbStore {
@@ -161,32 +201,6 @@ impl InvoicingStore for DynamoDbStore {
             .send()
             .await;
         condition_held(out).map(|_| ())
-    }
-
-    async fn set_customer(
-        &self,
-        account: &AccountId,
-        customer: &str,
-    ) -> Result<String, StoreError> {
-        let out = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(keys(&account_pk(account), ACCOUNT_SK)))
-            .update_expression("SET stripe_customer = if_not_exists(stripe_customer, :c)")
-            .expression_attribute_values(":c", s(customer))
-            .return_values(aws_sdk_dynamodb::types::ReturnValue::AllNew)
-            .send()
-            .await
-            .map_err(ddb_err)?;
-        Ok(out
-            .attributes
-            .and_then(|a| {
-                a.get("stripe_customer")
-                    .and_then(|v| v.as_s().ok())
-                    .cloned()
-            })
-            .unwrap_or_else(|| customer.to_owned()))
     }
 
     async fn set_default_method(

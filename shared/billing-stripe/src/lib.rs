@@ -22,6 +22,7 @@ use billing_app::payments::{
     CardSummary, ChargeLine, CustomerView, DefaultMethod, InvoiceKey, PayOutcome, Payments,
     PaymentsError, RemoteInvoice, RemoteStatus,
 };
+use billing_app::webhooks::VerifiedEvent;
 use billing_rules::{Currency, Month};
 use stripe::{
     ApiErrorsCode, ApiErrorsType, Client, ClientBuilder, IdempotencyKey, RequestStrategy,
@@ -40,7 +41,7 @@ use stripe_core::customer::{
 use stripe_core::setup_intent::RetrieveSetupIntent;
 use stripe_shared::{CheckoutSessionMode, Invoice, InvoiceCollectionMethod, InvoiceStatus};
 
-pub use webhook::{verify_event, WebhookRejected};
+pub use webhook::{read_fetched_event, verify_event, WebhookRejected};
 
 /// The Stripe API version this adapter speaks: create the webhook endpoint pinned to it.
 pub const API_VERSION: &str = "2026-09-30.endive";
@@ -73,6 +74,18 @@ impl std::fmt::Debug for StripeSettings {
 }
 
 impl StripeSettings {
+    /// Settings for a local Stripe fake at `base_url` (tests and the local stack): a test key, no
+    /// rate limit to speak of.
+    pub fn local(base_url: &str) -> Self {
+        Self {
+            api_key: "sk_test_local".into(),
+            base_url: Some(base_url.to_owned()),
+            timeout: Duration::from_secs(10),
+            requests_per_second: 1_000,
+            attempts: 3,
+        }
+    }
+
     /// Reads the settings: `STRIPE_API_KEY_PARAMETER` names an SSM SecureString holding the key,
     /// resolved once here (or `STRIPE_API_KEY` holds it, for local runs only); `STRIPE_API_BASE` (a
     /// fake's URL), `STRIPE_TIMEOUT_MS` (default 10000), and the rate: `STRIPE_MAX_RPS` (all
@@ -284,6 +297,38 @@ fn card_of(method: &stripe_shared::PaymentMethod) -> DefaultMethod {
             exp_month: u32::try_from(c.exp_month).unwrap_or_default(),
             exp_year: u32::try_from(c.exp_year).unwrap_or_default(),
         }),
+    }
+}
+
+/// `GET /v1/events/{id}`, read as raw JSON so that the webhook's own parsing reads it.
+struct FetchEvent(String);
+
+impl StripeRequest for FetchEvent {
+    type Output = miniserde::json::Value;
+
+    fn build(&self) -> stripe_client_core::RequestBuilder {
+        stripe_client_core::RequestBuilder::new(
+            stripe_client_core::StripeMethod::Get,
+            format!("/events/{}", self.0),
+        )
+    }
+}
+
+impl StripePayments {
+    /// An event as Stripe stored it (Stripe keeps events for 30 days), read exactly as a webhook
+    /// delivery of it would be: for an operator's replay.
+    pub async fn stored_event(&self, id: &str) -> Result<VerifiedEvent, PaymentsError> {
+        if id.is_empty() || !id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
+            return Err(PaymentsError::Refused(format!(
+                "`{id}` is not a Stripe event id"
+            )));
+        }
+        let raw = self
+            .call(&FetchEvent(id.to_owned()), None)
+            .await
+            .map_err(payments_error)?;
+        read_fetched_event(&miniserde::json::to_string(&raw))
+            .map_err(|e| PaymentsError::Refused(e.to_string()))
     }
 }
 

@@ -1,19 +1,28 @@
-//! `local-gateway`: for local runs only. Serves the billing API on 127.0.0.1 the way API Gateway does:
-//! it routes HTTP requests to the same `billing-api` handler, in process, and turns a development token
-//! `Authorization: Bearer dev:<account>` into the verified account claim. A development token is not a
-//! JWT: the deployed JWT authorizer can never accept one.
+//! `local-gateway`: for local runs only. Serves the HTTP API on 127.0.0.1 the way API Gateway does:
+//! it routes requests to the same `billing-api` and `stripe-webhook` handlers, in process, and turns a
+//! development token `Authorization: Bearer dev:<account>` into the verified account claim. A
+//! development token is not a JWT: the deployed JWT authorizer can never accept one. `POST
+//! /stripe/webhook` has no authorizer, as deployed: the Stripe signature is checked.
 //!
-//! Configured like `billing-api` (`TABLE_NAME`, `CURRENCY`, `ACCOUNT_CLAIM`, `HOLIDAYS`, `AWS_*`), plus
-//! `LOCAL_GATEWAY_PORT` (default 8787). One request at a time, `Connection: close`: a development tool.
+//! Configured like the two functions (`TABLE_NAME`, `CURRENCY`, `ACCOUNT_CLAIM`, `HOLIDAYS`,
+//! `BILLING_PAGE_URL`, `ALERT_SENDER`, `STRIPE_API_KEY`, `STRIPE_API_BASE`, `STRIPE_WEBHOOK_SECRET`,
+//! `AWS_*`), plus `LOCAL_GATEWAY_PORT` (default 8787). One request at a time, `Connection: close`: a
+//! development tool.
 
 use std::net::TcpListener;
 
 use billing_api::config::Config;
-use billing_api::{handler, http_api_event};
+use billing_api::handler::{self, BillingApi};
+use billing_api::http_api_event;
 use billing_app::clock::SystemClock;
+use billing_app::config::required;
 use billing_app::dashboard::Dashboard;
 use billing_app::ingest::{IngestPolicy, UsageRecorder};
+use billing_app::payment_methods::PaymentMethods;
+use billing_app::webhooks::WebhookProcessor;
 use billing_dynamodb::DynamoDbStore;
+use billing_notify::SesMailer;
+use billing_stripe::{StripePayments, StripeSettings};
 
 const MAX_BODY: usize = 64 * 1024;
 
@@ -25,21 +34,44 @@ fn development_account(req: &dev_http::Incoming) -> Option<String> {
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() {
-    let config = Config::from_lookup(|k| std::env::var(k).ok()).expect("configuration");
-    let port = std::env::var("LOCAL_GATEWAY_PORT").unwrap_or_else(|_| "8787".into());
+    let env = |k: &str| std::env::var(k).ok();
+    let config = Config::from_lookup(env).expect("configuration");
+    let port = env("LOCAL_GATEWAY_PORT").unwrap_or_else(|| "8787".into());
     let aws = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    let settings = StripeSettings::from_env(env, None)
+        .await
+        .expect("Stripe settings");
+    let payments = || StripePayments::new(&settings).expect("Stripe client");
+    let secret = required(&env, "STRIPE_WEBHOOK_SECRET").expect("configuration");
     let store = DynamoDbStore::new(
         aws_sdk_dynamodb::Client::new(&aws),
         config.table.clone(),
         config.currency,
     );
-    let recorder = UsageRecorder::new(store, SystemClock, IngestPolicy::default());
-    let dashboard = Dashboard::new(
-        recorder,
-        SystemClock,
-        config.currency,
-        config.holidays.clone(),
+    let webhooks = WebhookProcessor::new(
+        store.clone(),
+        payments(),
+        SesMailer::new(
+            aws_sdk_sesv2::Client::new(&aws),
+            required(&env, "ALERT_SENDER").expect("configuration"),
+        ),
+        config.billing_page.clone(),
     );
+    let api = BillingApi {
+        methods: PaymentMethods::new(
+            store.clone(),
+            payments(),
+            config.currency,
+            config.billing_page.clone(),
+        ),
+        dashboard: Dashboard::new(
+            UsageRecorder::new(store, SystemClock, IngestPolicy::default()),
+            SystemClock,
+            config.currency,
+            config.holidays.clone(),
+        ),
+        claim: config.account_claim.clone(),
+    };
     let listener = TcpListener::bind(format!("127.0.0.1:{port}")).expect("bind 127.0.0.1");
     eprintln!("local-gateway: billing API on http://127.0.0.1:{port} (Authorization: Bearer dev:<account>)");
     for stream in listener.incoming() {
@@ -60,11 +92,22 @@ async fn main() {
             &config.account_claim,
             account.as_deref(),
         );
-        let response = match lambda_http::request::from_str(&event.to_string()) {
-            Ok(request) => handler::handle(&dashboard, &config.account_claim, request)
+        let Ok(request) = lambda_http::request::from_str(&event.to_string()) else {
+            continue;
+        };
+        let response = if req.target == "/stripe/webhook" {
+            let now = chrono::Utc::now().timestamp();
+            match stripe_webhook::handle(&webhooks, &secret, now, request).await {
+                Ok(response) => response,
+                Err(e) => {
+                    eprintln!("local-gateway: webhook failed: {e}");
+                    continue;
+                }
+            }
+        } else {
+            handler::handle(&api, request)
                 .await
-                .unwrap_or_else(|never| match never {}),
-            Err(_) => continue,
+                .unwrap_or_else(|never| match never {})
         };
         let status = response.status();
         let content_type = response

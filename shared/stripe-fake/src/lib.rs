@@ -398,6 +398,10 @@ impl FakeStripe {
     fn api(&self, state: &mut State, method: &str, rest: &str, req: &Request) -> Reply {
         let parts: Vec<&str> = rest.split('/').collect();
         match (method, parts.as_slice()) {
+            ("GET", ["events", id]) => match state.events.iter().find(|e| e["id"] == *id) {
+                Some(event) => (200, event.clone()),
+                None => missing("event", id),
+            },
             ("POST", ["customers"]) => {
                 let id = Self::next_id(state, "cus");
                 let customer = json!({

@@ -1,0 +1,394 @@
+//! Invoicing and webhook commands: a month's invoicing under a human's control, through the same
+//! worker and webhook processing as the functions.
+
+use std::io::Write;
+
+use clap::Subcommand;
+use serde_json::json;
+
+use billing_app::clock::FixedClock;
+use billing_app::ids::AccountId;
+use billing_app::invoices::{InvoiceRecord, InvoiceStore};
+use billing_app::invoicing::{
+    InvoiceWorker, InvoicingStore, Outcome, Preview, WorkItem, ROSTER_SHARDS,
+};
+use billing_app::webhooks::{Handled, WebhookProcessor};
+use billing_dynamodb::DynamoDbStore;
+use billing_notify::SesMailer;
+use billing_rules::calendar::{latest_billable, Holidays};
+use billing_rules::Month;
+use billing_stripe::{StripePayments, StripeSettings};
+
+use crate::cli::{invalid, AdminError, Context};
+
+/// Accounts read per roster page.
+const PAGE: u32 = 100;
+
+/// Invoicing commands.
+#[derive(Debug, Subcommand)]
+pub enum InvoicingCommand {
+    /// An account-month's invoice without side effects: lines, credits, net, and its record if any.
+    Preview {
+        /// The account.
+        #[arg(long)]
+        account: String,
+        /// The month (YYYY-MM).
+        #[arg(long)]
+        month: Month,
+    },
+    /// Runs or retries one account-month through the scheduler's worker (safe to repeat: it
+    /// charges at most once).
+    Run {
+        /// The account.
+        #[arg(long)]
+        account: String,
+        /// The month (YYYY-MM); default: the latest month due.
+        #[arg(long)]
+        month: Option<Month>,
+    },
+    /// Runs every account not yet invoiced through the month, as the scheduled run fans out, with
+    /// progress on stderr.
+    RunAll {
+        /// The month (YYYY-MM); default: the latest month due.
+        #[arg(long)]
+        month: Option<Month>,
+    },
+    /// The accounts whose month is not complete, with their invoice's state.
+    Pending {
+        /// The month (YYYY-MM); default: the latest month due.
+        #[arg(long)]
+        month: Option<Month>,
+    },
+}
+
+/// Stripe webhook commands.
+#[derive(Debug, Subcommand)]
+pub enum WebhooksCommand {
+    /// Fetches a Stripe event by id and processes it as the webhook function does (once per event:
+    /// an event already processed changes nothing).
+    Replay {
+        /// The event id (`evt_...`).
+        #[arg(long)]
+        event: String,
+    },
+}
+
+/// What the invoicing and webhook commands need beyond the table.
+#[derive(Debug, Clone)]
+pub struct BillingSetup {
+    /// How to reach Stripe.
+    pub stripe: StripeSettings,
+    /// SES, for the invoice emails.
+    pub ses: aws_sdk_sesv2::Client,
+    /// `ALERT_SENDER`.
+    pub sender: String,
+    /// `BILLING_PAGE_URL`.
+    pub billing_page: String,
+    /// `HOLIDAYS`.
+    pub holidays: Holidays,
+}
+
+type Worker = InvoiceWorker<DynamoDbStore, StripePayments, SesMailer, FixedClock>;
+
+fn setup(ctx: &Context) -> Result<&BillingSetup, AdminError> {
+    ctx.billing
+        .as_ref()
+        .map_err(|why| AdminError::Invalid(format!("this command needs Stripe and SES: {why}")))
+}
+
+fn worker(ctx: &Context, store: &DynamoDbStore) -> Result<Worker, AdminError> {
+    let b = setup(ctx)?;
+    Ok(InvoiceWorker::new(
+        store.clone(),
+        StripePayments::new(&b.stripe)?,
+        SesMailer::new(b.ses.clone(), b.sender.clone()),
+        FixedClock::at(ctx.now),
+        ctx.currency,
+        b.holidays.clone(),
+        b.billing_page.clone(),
+    ))
+}
+
+fn due_month(ctx: &Context, month: Option<Month>) -> Result<Month, AdminError> {
+    let holidays = setup(ctx)?.holidays.clone();
+    Ok(month.unwrap_or_else(|| latest_billable(ctx.now, &holidays)))
+}
+
+fn record_row(r: &InvoiceRecord) -> String {
+    format!(
+        "{:<10} {:<10} gross {} credits {} charged {} {}{}",
+        r.step.as_str(),
+        r.status.as_str(),
+        r.gross,
+        r.credits_applied,
+        r.amount_charged,
+        r.currency,
+        r.payment_error
+            .as_deref()
+            .map(|e| format!(" ({e})"))
+            .unwrap_or_default()
+    )
+}
+
+/// The outcome's name and the invoice it ended with.
+fn outcome_parts(outcome: &Outcome) -> (&'static str, Option<&InvoiceRecord>) {
+    match outcome {
+        Outcome::AlreadyDone => ("already invoiced", None),
+        Outcome::NotDue => ("not due yet: nothing touched", None),
+        Outcome::NothingDue => ("nothing due", None),
+        Outcome::Statement(r) => ("statement (nothing charged)", Some(r)),
+        Outcome::Charged(r) => ("charged", Some(r)),
+        Outcome::PaymentFailed(r) => ("payment failed", Some(r)),
+    }
+}
+
+/// Runs an invoicing command.
+pub async fn invoicing(
+    store: &DynamoDbStore,
+    ctx: &Context,
+    command: InvoicingCommand,
+    as_json: bool,
+    out: &mut dyn Write,
+) -> Result<(), AdminError> {
+    match command {
+        InvoicingCommand::Preview { account, month } => {
+            let account = AccountId::parse(&account).map_err(invalid)?;
+            known(store, &account).await?;
+            let preview = worker(ctx, store)?.preview(&account, month).await?;
+            if as_json {
+                writeln!(out, "{}", json!({"account": account, "preview": preview}))?;
+            } else {
+                print_preview(&account, &preview, out)?;
+            }
+        }
+        InvoicingCommand::Run { account, month } => {
+            let account = AccountId::parse(&account).map_err(invalid)?;
+            known(store, &account).await?;
+            let month = due_month(ctx, month)?;
+            let outcome = worker(ctx, store)?
+                .run(&WorkItem {
+                    account: account.clone(),
+                    month,
+                })
+                .await?;
+            let (what, record) = outcome_parts(&outcome);
+            if as_json {
+                writeln!(
+                    out,
+                    "{}",
+                    json!({"account": account, "month": month, "outcome": what, "invoice": record})
+                )?;
+            } else {
+                writeln!(out, "{account} {month}: {what}")?;
+                if let Some(r) = record {
+                    writeln!(out, "  {}", record_row(r))?;
+                }
+            }
+        }
+        InvoicingCommand::RunAll { month } => {
+            let month = due_month(ctx, month)?;
+            let worker = worker(ctx, store)?;
+            let mut tally: Vec<(&'static str, usize)> = Vec::new();
+            let mut failed = Vec::new();
+            let mut done = 0;
+            let mut pending = Pending::new(store, month);
+            while let Some(accounts) = pending.next_page().await? {
+                for account in accounts {
+                    let item = WorkItem {
+                        account: account.clone(),
+                        month,
+                    };
+                    let what = match worker.run(&item).await {
+                        Ok(outcome) => outcome_parts(&outcome).0,
+                        Err(e) => {
+                            failed.push((account, e.to_string()));
+                            "error (run again to retry)"
+                        }
+                    };
+                    match tally.iter_mut().find(|(w, _)| *w == what) {
+                        Some((_, n)) => *n += 1,
+                        None => tally.push((what, 1)),
+                    }
+                    done += 1;
+                    eprint!("\rinvoicing {month}: {done} accounts");
+                }
+            }
+            eprintln!();
+            if as_json {
+                let counts: serde_json::Map<_, _> = tally
+                    .iter()
+                    .map(|(w, n)| ((*w).to_owned(), json!(n)))
+                    .collect();
+                let errors: Vec<_> = failed
+                    .iter()
+                    .map(|(a, e)| json!({"account": a, "error": e}))
+                    .collect();
+                writeln!(
+                    out,
+                    "{}",
+                    json!({"month": month, "accounts": done, "outcomes": counts, "errors": errors})
+                )?;
+            } else {
+                writeln!(out, "{month}: {done} accounts")?;
+                for (what, n) in &tally {
+                    writeln!(out, "  {n:>6}  {what}")?;
+                }
+                for (account, e) in &failed {
+                    writeln!(out, "  {account}: {e}")?;
+                }
+            }
+        }
+        InvoicingCommand::Pending { month } => {
+            let month = due_month(ctx, month)?;
+            let mut rows = Vec::new();
+            let mut pending = Pending::new(store, month);
+            while let Some(accounts) = pending.next_page().await? {
+                for account in accounts {
+                    let acct = store.billing_account(&account).await?;
+                    let record = store.invoice(&account, month).await?;
+                    rows.push((account, acct.invoiced_through, record));
+                    eprint!("\rscanning the roster for {month}: {} accounts", rows.len());
+                }
+            }
+            eprintln!();
+            if as_json {
+                let list: Vec<_> = rows
+                    .iter()
+                    .map(|(a, through, r)| {
+                        json!({"account": a, "invoiced_through": through, "invoice": r})
+                    })
+                    .collect();
+                writeln!(out, "{}", json!({"month": month, "pending": list}))?;
+            } else {
+                writeln!(out, "{} accounts not complete for {month}", rows.len())?;
+                writeln!(out, "{:<24} {:<10} invoice", "account", "through")?;
+                for (account, through, record) in &rows {
+                    let through = through.map(|m| m.to_string()).unwrap_or("-".into());
+                    let state = record.as_ref().map_or("not started".into(), record_row);
+                    writeln!(out, "{:<24} {through:<10} {state}", account.as_str())?;
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The accounts on the roster not yet invoiced through a month, shard by shard, page by page:
+/// never all accounts in memory.
+struct Pending<'a> {
+    store: &'a DynamoDbStore,
+    month: Month,
+    shard: u8,
+    cursor: Option<String>,
+}
+
+impl<'a> Pending<'a> {
+    fn new(store: &'a DynamoDbStore, month: Month) -> Self {
+        Self {
+            store,
+            month,
+            shard: 0,
+            cursor: None,
+        }
+    }
+
+    /// The next page; `None` after the last.
+    async fn next_page(&mut self) -> Result<Option<Vec<AccountId>>, AdminError> {
+        if self.shard >= ROSTER_SHARDS {
+            return Ok(None);
+        }
+        let page = self
+            .store
+            .roster_page(self.month, self.shard, self.cursor.as_deref(), PAGE)
+            .await?;
+        self.cursor = page.next;
+        if self.cursor.is_none() {
+            self.shard += 1;
+        }
+        Ok(Some(page.accounts))
+    }
+}
+
+/// Refuses an account the store has never seen.
+async fn known(store: &DynamoDbStore, account: &AccountId) -> Result<(), AdminError> {
+    let acct = store.billing_account(account).await?;
+    if acct.billable_from.is_none() && acct.customer.is_none() && acct.invoiced_through.is_none() {
+        return Err(AdminError::Invalid(format!(
+            "no account `{account}`: it has never recorded usage"
+        )));
+    }
+    Ok(())
+}
+
+fn print_preview(account: &AccountId, p: &Preview, out: &mut dyn Write) -> Result<(), AdminError> {
+    let d = &p.draft;
+    writeln!(
+        out,
+        "account {account}, invoice of {} (preview: nothing is changed), {}",
+        d.month, d.currency
+    )?;
+    writeln!(
+        out,
+        "{:<24} {:<8} {:>8} {:>12}",
+        "service", "month", "hours", "amount"
+    )?;
+    for l in &d.lines {
+        writeln!(
+            out,
+            "{:<24} {:<8} {:>8} {:>12}",
+            l.service.as_str(),
+            l.usage_month.to_string(),
+            l.hours,
+            l.amount
+        )?;
+    }
+    if let Some(c) = &d.carried_in {
+        writeln!(out, "carried from {}: {}", c.from_month, c.amount)?;
+    }
+    writeln!(out, "gross: {}", d.gross)?;
+    writeln!(out, "credits: -{}", d.credits.total)?;
+    writeln!(out, "net: {} ({:?})", d.net, d.settlement)?;
+    if p.running_sessions > 0 {
+        writeln!(
+            out,
+            "{} running sessions add their hours up to the month's end when it is invoiced",
+            p.running_sessions
+        )?;
+    }
+    match &p.recorded {
+        Some(r) => writeln!(out, "recorded: {}", record_row(r))?,
+        None => writeln!(out, "recorded: not yet")?,
+    }
+    Ok(())
+}
+
+/// Runs a webhook command.
+pub async fn webhooks(
+    store: &DynamoDbStore,
+    ctx: &Context,
+    command: WebhooksCommand,
+    as_json: bool,
+    out: &mut dyn Write,
+) -> Result<(), AdminError> {
+    let WebhooksCommand::Replay { event } = command;
+    let b = setup(ctx)?;
+    let payments = StripePayments::new(&b.stripe)?;
+    let verified = payments.stored_event(&event).await?;
+    let processor = WebhookProcessor::new(
+        store.clone(),
+        payments,
+        SesMailer::new(b.ses.clone(), b.sender.clone()),
+        b.billing_page.clone(),
+    );
+    let handled = processor.process(&verified).await?;
+    let what = match handled {
+        Handled::Applied => "applied",
+        Handled::Duplicate => "already processed: nothing changed",
+    };
+    if as_json {
+        writeln!(out, "{}", json!({"event": event, "result": what}))?;
+    } else {
+        writeln!(out, "{event}: {what}")?;
+    }
+    Ok(())
+}
