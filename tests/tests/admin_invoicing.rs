@@ -242,6 +242,29 @@ async fn a_month_is_previewed_run_once_and_listed_until_complete() {
     let pending = json(&ctx, &["invoicing", "pending"]).await;
     assert_eq!(pending["month"], "2026-10");
     assert_eq!(pending["pending"], serde_json::json!([]));
+
+    // The account as an operator sees it: status, Stripe customer, credits, invoices.
+    let shown = json(&ctx, &["account", "show", "--account", "acct-b"]).await;
+    assert_eq!(shown["status"], "active");
+    assert_eq!(
+        shown["credits_remaining"], "3.00",
+        "5.00 less October's 2.00"
+    );
+    assert_eq!(shown["invoices"][0]["month"], "2026-10");
+    let charged = shown["invoices"][0]["amount_charged"]
+        .as_str()
+        .unwrap_or_default();
+    assert_eq!(
+        charged.parse::<rust_decimal::Decimal>().ok(),
+        Some(rust_decimal::Decimal::ZERO)
+    );
+    let text = admin(&ctx, &["account", "show", "--account", "acct-a"])
+        .await
+        .expect("show");
+    assert!(
+        text.contains("Stripe customer: cus_") && text.contains("invoice 2026-10: paid"),
+        "{text}"
+    );
 }
 
 #[tokio::test]

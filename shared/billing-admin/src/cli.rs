@@ -15,7 +15,8 @@ use billing_app::events::{UsageEvent, USAGE_RECORDED};
 use billing_app::figures::month_figures;
 use billing_app::ids::AccountId;
 use billing_app::ingest::{IngestError, IngestPolicy, UsageRecorder, PRICE_NOTICE};
-use billing_app::invoicing::InvoicingError;
+use billing_app::invoices::InvoiceStore;
+use billing_app::invoicing::{InvoicingError, InvoicingStore};
 use billing_app::notify::EmailAddress;
 use billing_app::payments::PaymentsError;
 use billing_app::store::{StoreError, UsageStore};
@@ -557,17 +558,51 @@ async fn show_account(
 ) -> Result<(), AdminError> {
     let figures = month_figures(store, ctx.currency, account, month, ctx.now).await?;
     let (e, open) = (figures.estimate, figures.open);
+    let billing = store.billing_account(account).await?;
+    let grants: Vec<_> = store
+        .grants(account)
+        .await?
+        .into_iter()
+        .map(|g| g.grant)
+        .collect();
+    let credits = balance_at(&grants, ctx.now);
+    let invoices = store.invoices(account).await?;
+    let status = match billing.state.deleted_at {
+        Some(at) => format!("deleted {}", at.to_rfc3339()),
+        None => "active".to_owned(),
+    };
     if as_json {
         let body = json!({
             "account": account, "month": month, "currency": ctx.currency, "as_of": ctx.now,
+            "status": status, "stripe_customer": billing.customer,
+            "invoiced_through": billing.invoiced_through, "credits_remaining": credits,
             "month_to_date": {"lines": e.month_to_date, "total": e.month_to_date_total},
             "projected": {"lines": e.projected, "total": e.projected_total},
-            "open_sessions": open.len(),
+            "open_sessions": open.len(), "invoices": invoices,
         });
         writeln!(out, "{body}")?;
         return Ok(());
     }
-    print_estimate(&e, account, ctx, open.len(), out)
+    writeln!(
+        out,
+        "status: {status}; Stripe customer: {}; credits remaining: {credits} {}",
+        billing.customer.as_deref().unwrap_or("none yet"),
+        ctx.currency
+    )?;
+    print_estimate(&e, account, ctx, open.len(), out)?;
+    for r in &invoices {
+        writeln!(
+            out,
+            "invoice {}: {} ({}), gross {}, credits {}, charged {}",
+            r.month,
+            r.status.as_str(),
+            r.step.as_str(),
+            r.gross,
+            r.credits_applied,
+            r.amount_charged
+        )?;
+    }
+    Ok(())
 }
 
 fn print_estimate(
