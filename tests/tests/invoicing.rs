@@ -501,6 +501,42 @@ async fn a_month_every_run_missed_is_invoiced_first_and_an_unfinished_month_neve
     );
 }
 
+/// The first usage an account ever records may be late usage of the month before: that month is
+/// invoiced all the same (found on the local stack: it was skipped, and its usage never billed).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn late_usage_of_an_earlier_month_than_the_first_is_invoiced_too() {
+    let w = World::new("2026-11-01T09:00:00Z").await;
+    w.usage(
+        "n1",
+        "late",
+        "gpu",
+        "2026-11-01T00:00:00Z",
+        "2026-11-01T02:00:00Z",
+    )
+    .await; // November, recorded first
+    w.usage(
+        "o1",
+        "late",
+        "gpu",
+        "2026-10-31T20:00:00Z",
+        "2026-10-31T22:00:00Z",
+    )
+    .await; // October's $5, delivered late
+    w.card("late", "pm_card_visa").await;
+    let state = w
+        .store
+        .billing_account(&acct("late"))
+        .await
+        .expect("account");
+    assert_eq!(state.billable_from, Some("2026-10".parse().expect("m")));
+    w.clock.set(at(RUN_DAY));
+    let Outcome::Charged(october) = w.worker().run(&october_of("late")).await.expect("run") else {
+        panic!("October charged");
+    };
+    assert_eq!(october.amount_charged, d("5.00"));
+    assert_eq!(w.charges("late").len(), 1);
+}
+
 fn october_of(account: &str) -> WorkItem {
     month_item(account, "2026-10")
 }

@@ -276,6 +276,7 @@ async fn late_usage_of_an_invoiced_month_goes_on_the_next_invoice_as_an_adjustme
     let closed = AccountState {
         deleted_at: None,
         closed_through: Some(m("2026-10")),
+        billable_from: None,
     };
     rec.store()
         .save_account(&acct("a1"), &closed)
@@ -305,6 +306,7 @@ async fn refused_events_store_nothing_and_say_why<S: UsageStore>(store: S) {
     let deleted = AccountState {
         deleted_at: Some(at("2026-11-15T00:00:00Z")),
         closed_through: None,
+        billable_from: None,
     };
     rec.store()
         .save_account(&acct("gone"), &deleted)

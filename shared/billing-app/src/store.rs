@@ -36,6 +36,9 @@ pub struct AccountState {
     pub deleted_at: Option<DateTime<Utc>>,
     /// The last month whose invoice was computed; later usage of it becomes an adjustment line.
     pub closed_through: Option<Month>,
+    /// The first month with anything to invoice: invoicing starts there. Lowered when late usage
+    /// of an earlier month arrives, so that month is invoiced too.
+    pub billable_from: Option<Month>,
 }
 
 /// A stored usage session.

@@ -225,6 +225,7 @@ fn parse_account(item: Option<&Item>) -> Result<AccountState, StoreError> {
     Ok(AccountState {
         deleted_at: opt_time(item, "deleted_at")?,
         closed_through: opt_month(item, "closed_through")?,
+        billable_from: opt_month(item, "billable_from")?,
     })
 }
 
@@ -270,6 +271,9 @@ impl UsageStore for DynamoDbStore {
         }
         if let Some(m) = state.closed_through {
             item.insert("closed_through".into(), s(m.to_string()));
+        }
+        if let Some(m) = state.billable_from {
+            item.insert("billable_from".into(), s(m.to_string()));
         }
         self.put(item).await?;
         Ok(())
@@ -391,10 +395,22 @@ impl UsageStore for DynamoDbStore {
             .map(|u| u.invoice_month)
             .chain(commit.session.started_at.map(Month::of))
             .min();
+        // Set, or lowered by late usage of an earlier month, as of the state read: a concurrent
+        // change fails the condition and the event is recorded again from a fresh read.
         let mut update = "SET GSI3PK = :roster, GSI3SK = :account".to_owned();
         if let Some(m) = first_month {
-            update.push_str(", billable_from = if_not_exists(billable_from, :from)");
-            values.insert(":from".to_owned(), s(m.to_string()));
+            let seen = commit.account_seen.billable_from;
+            if seen.is_none_or(|b| m < b) {
+                update.push_str(", billable_from = :from");
+                values.insert(":from".to_owned(), s(m.to_string()));
+                match seen {
+                    Some(b) => {
+                        conditions.push("billable_from = :billable_seen");
+                        values.insert(":billable_seen".to_owned(), s(b.to_string()));
+                    }
+                    None => conditions.push("attribute_not_exists(billable_from)"),
+                }
+            }
         }
         actions.push(
             TransactWriteItem::builder()
