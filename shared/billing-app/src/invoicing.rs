@@ -428,9 +428,13 @@ where
         month: Month,
     ) -> Result<(), InvoicingError> {
         for _ in 0..MAX_ATTEMPTS {
+            let open = self.store.open_sessions(account).await?;
+            if open.is_empty() {
+                return Ok(());
+            }
             let state = self.store.billing_account(account).await?.state;
             let mut conflict = false;
-            for session in self.store.open_sessions(account).await? {
+            for session in open {
                 let (Some(priced), Some(start)) = (session.priced(), session.started_at) else {
                     continue;
                 };
