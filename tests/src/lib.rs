@@ -119,3 +119,18 @@ pub fn local_get(path: &str) -> String {
     );
     body.to_owned()
 }
+
+/// Runs one `billing-admin` command, as typed after the program name, and returns its output.
+pub async fn admin(
+    ctx: &billing_admin::cli::Context,
+    args: &[&str],
+) -> Result<String, billing_admin::cli::AdminError> {
+    use clap::Parser;
+    let cli = billing_admin::cli::Cli::try_parse_from(
+        std::iter::once("billing-admin").chain(args.iter().copied()),
+    )
+    .unwrap_or_else(|e| panic!("arguments {args:?} parse: {e}"));
+    let mut out = Vec::new();
+    billing_admin::cli::run(cli, ctx, &mut out).await?;
+    Ok(String::from_utf8(out).expect("utf-8 output"))
+}

@@ -1,9 +1,10 @@
 //! `billing-admin` against DynamoDB (moto): each command through its real parsing and store.
 
-use billing_admin::cli::{run, AdminError, Cli, Context};
+use billing_admin::cli::{Cli, Context};
 use billing_rules::Currency;
 use chrono::{DateTime, Utc};
 use clap::Parser;
+use e2e::admin;
 use serde_json::Value;
 
 const NOW: &str = "2026-11-20T12:00:00Z";
@@ -22,14 +23,6 @@ async fn context() -> Context {
         .await
         .expect("table create");
     ctx
-}
-
-async fn admin(ctx: &Context, args: &[&str]) -> Result<String, AdminError> {
-    let cli = Cli::try_parse_from(std::iter::once("billing-admin").chain(args.iter().copied()))
-        .unwrap_or_else(|e| panic!("arguments {args:?} parse: {e}"));
-    let mut out = Vec::new();
-    run(cli, ctx, &mut out).await?;
-    Ok(String::from_utf8(out).expect("utf-8 output"))
 }
 
 #[tokio::test]

@@ -1,7 +1,7 @@
 //! `billing-admin`'s invoicing and webhook commands against DynamoDB (moto), SES (moto) and the
 //! Stripe fake, through the same worker and webhook processing as the functions.
 
-use billing_admin::cli::{run, AdminError, Cli, Context};
+use billing_admin::cli::{AdminError, Cli, Context};
 use billing_admin::invoicing::BillingSetup;
 use billing_app::payments::{CustomerStore, Payments};
 use billing_dynamodb::DynamoDbStore;
@@ -9,6 +9,7 @@ use billing_rules::calendar::Holidays;
 use billing_rules::Currency;
 use billing_stripe::StripeSettings;
 use clap::Parser;
+use e2e::admin;
 use e2e::billing::{acct, payments, BILLING_PAGE};
 use serde_json::Value;
 use stripe_fake::FakeStripe;
@@ -41,14 +42,6 @@ async fn context(fake: &FakeStripe) -> Context {
     };
     admin(&ctx, &["table", "create"]).await.expect("table");
     ctx
-}
-
-async fn admin(ctx: &Context, args: &[&str]) -> Result<String, AdminError> {
-    let cli = Cli::try_parse_from(std::iter::once("billing-admin").chain(args.iter().copied()))
-        .unwrap_or_else(|e| panic!("arguments {args:?} parse: {e}"));
-    let mut out = Vec::new();
-    run(cli, ctx, &mut out).await?;
-    Ok(String::from_utf8(out).expect("utf-8 output"))
 }
 
 async fn json(ctx: &Context, args: &[&str]) -> Value {

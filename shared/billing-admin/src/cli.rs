@@ -605,6 +605,26 @@ async fn show_account(
     Ok(())
 }
 
+/// Rated lines as a table: service, month, hours, amount.
+pub(crate) fn print_lines(lines: &[RatedLine], out: &mut dyn Write) -> Result<(), AdminError> {
+    writeln!(
+        out,
+        "{:<24} {:<8} {:>8} {:>12}",
+        "service", "month", "hours", "amount"
+    )?;
+    for l in lines {
+        writeln!(
+            out,
+            "{:<24} {:<8} {:>8} {:>12}",
+            l.service.as_str(),
+            l.usage_month.to_string(),
+            l.hours,
+            l.amount
+        )?;
+    }
+    Ok(())
+}
+
 fn print_estimate(
     e: &MonthEstimate,
     account: &AccountId,
@@ -619,23 +639,7 @@ fn print_estimate(
         ctx.now.to_rfc3339(),
         ctx.currency
     )?;
-    writeln!(
-        out,
-        "{:<24} {:<8} {:>8} {:>12}",
-        "service", "month", "hours", "amount"
-    )?;
-    let row = |l: &RatedLine| {
-        format!(
-            "{:<24} {:<8} {:>8} {:>12}",
-            l.service.as_str(),
-            l.usage_month.to_string(),
-            l.hours,
-            l.amount
-        )
-    };
-    for line in &e.month_to_date {
-        writeln!(out, "{}", row(line))?;
-    }
+    print_lines(&e.month_to_date, out)?;
     writeln!(
         out,
         "month to date: {} {}",

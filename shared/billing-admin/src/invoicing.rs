@@ -19,7 +19,7 @@ use billing_rules::calendar::{latest_billable, Holidays};
 use billing_rules::Month;
 use billing_stripe::{StripePayments, StripeSettings};
 
-use crate::cli::{invalid, AdminError, Context};
+use crate::cli::{invalid, print_lines, AdminError, Context};
 
 /// Accounts read per roster page.
 const PAGE: u32 = 100;
@@ -327,21 +327,7 @@ fn print_preview(account: &AccountId, p: &Preview, out: &mut dyn Write) -> Resul
         "account {account}, invoice of {} (preview: nothing is changed), {}",
         d.month, d.currency
     )?;
-    writeln!(
-        out,
-        "{:<24} {:<8} {:>8} {:>12}",
-        "service", "month", "hours", "amount"
-    )?;
-    for l in &d.lines {
-        writeln!(
-            out,
-            "{:<24} {:<8} {:>8} {:>12}",
-            l.service.as_str(),
-            l.usage_month.to_string(),
-            l.hours,
-            l.amount
-        )?;
-    }
+    print_lines(&d.lines, out)?;
     if let Some(c) = &d.carried_in {
         writeln!(out, "carried from {}: {}", c.from_month, c.amount)?;
     }
