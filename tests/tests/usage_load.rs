@@ -164,6 +164,10 @@ async fn ten_thousand_shuffled_duplicated_concurrent_events_store_exactly_the_ru
         Some(&distinct),
         "each distinct event applied once"
     );
+    assert!(
+        sent as f64 <= 2.0 * events.len() as f64,
+        "one read and one transaction per new event, one read per duplicate: {sent} requests"
+    );
 
     for (account, list) in &sessions {
         for month in ["2026-10", "2026-11"] {
