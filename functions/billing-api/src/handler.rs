@@ -418,6 +418,22 @@ mod tests {
         assert_eq!(sample.uri().path(), built.uri().path());
     }
 
+    #[tokio::test]
+    async fn the_sample_checkout_event_gets_a_hosted_page_for_its_claims_account() {
+        let f = dashboard().await;
+        let sample = lambda_http::request::from_str(include_str!(
+            "../../../events/api-payment-method-checkout.json"
+        ))
+        .expect("fixture");
+        let (status, _, body) = call(&f, sample).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert!(json(&body)["url"]
+            .as_str()
+            .is_some_and(|u| u.contains("/checkout/")));
+        let demo = AccountId::parse("acct-demo").expect("id");
+        assert!(f.store.customer_of(&demo).await.expect("read").is_some());
+    }
+
     fn openapi() -> serde_yaml::Value {
         serde_yaml::from_str(include_str!("../../../docs/openapi.yaml"))
             .expect("openapi.yaml parses")
