@@ -11,7 +11,7 @@ use lambda_http::{run, service_fn, tracing, Error, Request};
 async fn main() -> Result<(), Error> {
     tracing::init_default_subscriber();
     let env = |k: &str| std::env::var(k).ok();
-    let aws = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    let aws = billing_dynamodb::sdk_config(|k| std::env::var(k).ok()).await;
     let ssm = aws_sdk_ssm::Client::new(&aws);
     let settings = StripeSettings::from_env(env, Some(&ssm)).await?;
     let secret = match env("STRIPE_WEBHOOK_SECRET") {

@@ -14,6 +14,9 @@
 
 mod codec;
 mod invoicing;
+mod sdk;
+
+pub use sdk::sdk_config;
 
 use std::collections::HashMap;
 
