@@ -528,7 +528,10 @@ async fn late_usage_of_an_earlier_month_than_the_first_is_invoiced_too() {
         .billing_account(&acct("late"))
         .await
         .expect("account");
-    assert_eq!(state.billable_from, Some("2026-10".parse().expect("m")));
+    assert_eq!(
+        state.state.billable_from,
+        Some("2026-10".parse().expect("m"))
+    );
     w.clock.set(at(RUN_DAY));
     let Outcome::Charged(october) = w.worker().run(&october_of("late")).await.expect("run") else {
         panic!("October charged");

@@ -312,7 +312,10 @@ impl<'a> Pending<'a> {
 /// Refuses an account the store has never seen.
 async fn known(store: &DynamoDbStore, account: &AccountId) -> Result<(), AdminError> {
     let acct = store.billing_account(account).await?;
-    if acct.billable_from.is_none() && acct.customer.is_none() && acct.invoiced_through.is_none() {
+    if acct.state.billable_from.is_none()
+        && acct.customer.is_none()
+        && acct.invoiced_through.is_none()
+    {
         return Err(AdminError::Invalid(format!(
             "no account `{account}`: it has never recorded usage"
         )));

@@ -48,7 +48,7 @@ fn fnv1a(s: &str) -> u64 {
 /// What invoicing needs to know of an account.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct BillingAccount {
-    /// Deletion and closed months.
+    /// Deletion, closed months, and the first month with anything to invoice.
     pub state: AccountState,
     /// Its Stripe customer.
     pub customer: Option<String>,
@@ -56,8 +56,6 @@ pub struct BillingAccount {
     pub default_method: Option<String>,
     /// The last month whose invoicing is complete.
     pub invoiced_through: Option<Month>,
-    /// The first month with anything to invoice (usage, or a session running in it).
-    pub billable_from: Option<Month>,
 }
 
 /// How recording a computed invoice ended.
@@ -331,7 +329,7 @@ where
         // Never invoiced: from its first billable month, so a month every run missed is not lost.
         let last = acct
             .invoiced_through
-            .or(acct.billable_from.map(Month::prev))
+            .or(acct.state.billable_from.map(Month::prev))
             .unwrap_or(item.month.prev());
         let due: Vec<Month> = months_due(now, Some(last), &self.holidays)
             .into_iter()

@@ -84,10 +84,6 @@ impl InvoicingStore for DynamoDbStore {
                 Some(i) => opt_month(i, "invoiced_through")?,
                 None => None,
             },
-            billable_from: match &item {
-                Some(i) => opt_month(i, "billable_from")?,
-                None => None,
-            },
         })
     }
 
