@@ -12,7 +12,7 @@ use billing_app::ingest::{IngestPolicy, UsageRecorder};
 use billing_app::invoicing::InvoiceWorker;
 use billing_app::memory::OutboxMailer;
 use billing_app::notify::EmailAddress;
-use billing_app::payments::Payments;
+use billing_app::payments::{CustomerStore, Payments};
 use billing_app::store::UsageStore;
 use billing_dynamodb::DynamoDbStore;
 use billing_rules::calendar::Holidays;
@@ -46,6 +46,26 @@ pub fn acct(s: &str) -> AccountId {
 /// The Stripe adapter pointed at a fake.
 pub fn payments(fake: &FakeStripe) -> StripePayments {
     StripePayments::new(&StripeSettings::local(fake.url())).expect("a Stripe client")
+}
+
+/// Creates the account's Stripe customer, saves a test card on it (`pm_card_visa`,
+/// `pm_card_chargeDeclined`, ...) as the user would through Checkout, and records the customer.
+pub async fn customer_with_card(
+    store: &DynamoDbStore,
+    fake: &FakeStripe,
+    account: &str,
+    kind: &str,
+) -> String {
+    let account = acct(account);
+    let customer = payments(fake)
+        .create_customer(&account)
+        .await
+        .expect("customer");
+    fake.save_card(&customer, kind).expect("card saved");
+    store
+        .set_customer(&account, &customer)
+        .await
+        .expect("customer recorded")
 }
 
 /// Everything one test needs.

@@ -3,14 +3,13 @@
 
 use billing_admin::cli::{AdminError, Cli, Context};
 use billing_admin::invoicing::BillingSetup;
-use billing_app::payments::{CustomerStore, Payments};
 use billing_dynamodb::DynamoDbStore;
 use billing_rules::calendar::Holidays;
 use billing_rules::Currency;
 use billing_stripe::StripeSettings;
 use clap::Parser;
 use e2e::admin;
-use e2e::billing::{acct, payments, BILLING_PAGE};
+use e2e::billing::{customer_with_card, BILLING_PAGE};
 use serde_json::Value;
 use stripe_fake::FakeStripe;
 
@@ -111,15 +110,7 @@ async fn october(ctx: &Context, fake: &FakeStripe) {
             .unwrap_or_else(|e| panic!("{args:?}: {e}"));
     }
     let store = DynamoDbStore::new(ctx.client.clone(), ctx.table.clone(), Currency::Usd);
-    let customer = payments(fake)
-        .create_customer(&acct("acct-a"))
-        .await
-        .expect("customer");
-    fake.save_card(&customer, "pm_card_visa").expect("card");
-    store
-        .set_customer(&acct("acct-a"), &customer)
-        .await
-        .expect("stored");
+    customer_with_card(&store, fake, "acct-a", "pm_card_visa").await;
 }
 
 #[tokio::test]

@@ -15,13 +15,12 @@ use billing_app::events::UsageEvent;
 use billing_app::ingest::{IngestPolicy, UsageRecorder};
 use billing_app::invoicing::{BillingRun, InvoiceWorker, Outcome, QueueError, WorkItem, WorkQueue};
 use billing_app::memory::OutboxMailer;
-use billing_app::payments::{CustomerStore, Payments};
 use billing_app::store::UsageStore;
 use billing_dynamodb::DynamoDbStore;
 use billing_rules::calendar::Holidays;
 use billing_rules::credits::GrantKind;
 use billing_rules::{Currency, ServiceId};
-use e2e::billing::{acct, at, d, payments, BILLING_PAGE};
+use e2e::billing::{acct, at, customer_with_card, d, payments, BILLING_PAGE};
 use serde_json::json;
 use stripe_fake::FakeStripe;
 
@@ -90,7 +89,6 @@ async fn a_run_of_ten_thousand_accounts_charges_each_exactly_once() {
     for seeder in 0..SEEDERS {
         let (recorder, store, fake) = (Arc::clone(&recorder), store.clone(), fake.clone());
         seeders.push(tokio::spawn(async move {
-            let stripe = payments(&fake);
             for i in (seeder..accounts).step_by(SEEDERS) {
                 let account = acct(&name(i));
                 let event = UsageEvent::from_eventbridge(
@@ -122,16 +120,11 @@ async fn a_run_of_ten_thousand_accounts_charges_each_exactly_once() {
                         .expect("granted");
                     continue;
                 }
-                let customer = stripe.create_customer(&account).await.expect("customer");
                 let card = match kind(i) {
                     "declined" => "pm_card_chargeDeclined",
                     _ => "pm_card_visa",
                 };
-                fake.save_card(&customer, card).expect("card");
-                store
-                    .set_customer(&account, &customer)
-                    .await
-                    .expect("customer stored");
+                customer_with_card(&store, &fake, &name(i), card).await;
             }
         }));
     }
@@ -249,7 +242,6 @@ async fn invoicing_an_account_costs_the_same_with_1_or_20_lines() {
     let fake = FakeStripe::start(0, None).expect("fake");
     let clock = Arc::new(FixedClock::at(at("2026-10-31T12:00:00Z")));
     let recorder = UsageRecorder::new(store.clone(), Arc::clone(&clock), IngestPolicy::default());
-    let stripe = payments(&fake);
     for (account, lines) in [("one-line", 1), ("twenty-lines", 20)] {
         for s in 0..lines {
             let event = UsageEvent::from_eventbridge(
@@ -261,15 +253,7 @@ async fn invoicing_an_account_costs_the_same_with_1_or_20_lines() {
             .expect("event");
             recorder.record(&event).await.expect("usage");
         }
-        let customer = stripe
-            .create_customer(&acct(account))
-            .await
-            .expect("customer");
-        fake.save_card(&customer, "pm_card_visa").expect("card");
-        store
-            .set_customer(&acct(account), &customer)
-            .await
-            .expect("stored");
+        customer_with_card(&store, &fake, account, "pm_card_visa").await;
     }
     clock.set(at("2026-11-02T06:00:00Z"));
     let worker = InvoiceWorker::new(

@@ -216,7 +216,6 @@ async fn the_summary_costs_the_same_requests_at_10_and_10_000_sessions() {
     use billing_api::handler::{handle, BillingApi};
     use billing_app::dashboard::Dashboard;
     use billing_app::payment_methods::PaymentMethods;
-    use billing_app::payments::{CustomerStore, Payments};
     use billing_rules::calendar::Holidays;
 
     let (client, requests) = e2e::counted_dynamodb().await;
@@ -236,10 +235,7 @@ async fn the_summary_costs_the_same_requests_at_10_and_10_000_sessions() {
     let fake = stripe_fake::FakeStripe::start(0, None).expect("Stripe fake");
     let stripe = e2e::billing::payments(&fake);
     for account in ["acct-small", "acct-large"] {
-        let id = AccountId::parse(account).expect("id");
-        let customer = stripe.create_customer(&id).await.expect("customer");
-        fake.save_card(&customer, "pm_card_visa").expect("card");
-        store.set_customer(&id, &customer).await.expect("stored");
+        e2e::billing::customer_with_card(&store, &fake, account, "pm_card_visa").await;
     }
     let api = BillingApi {
         methods: PaymentMethods::new(store.clone(), stripe, Currency::Usd, "https://x".into()),
