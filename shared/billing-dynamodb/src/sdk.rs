@@ -1,9 +1,10 @@
 //! The AWS SDK configuration a function builds once at start-up.
 
 use aws_config::{BehaviorVersion, Region, SdkConfig};
-use aws_sdk_dynamodb::config::{Credentials, SharedHttpClient};
+use aws_sdk_dynamodb::config::{Credentials, HttpClient, RuntimeComponents, SharedHttpClient};
 use aws_smithy_http_client::tls::rustls_provider::CryptoMode;
 use aws_smithy_http_client::tls::{Provider, TlsContext, TrustStore};
+use aws_smithy_runtime_api::client::http::{HttpConnectorSettings, SharedHttpConnector};
 
 /// The roots of Amazon Trust Services, which sign every AWS service endpoint's certificate.
 const AWS_ROOTS: &str = include_str!("../certs/amazon-trust-services.pem");
@@ -16,12 +17,28 @@ fn aws_https_client() -> Option<SharedHttpClient> {
         .with_native_roots(false)
         .with_pem_certificate(AWS_ROOTS.as_bytes());
     let tls = TlsContext::builder().with_trust_store(trust).build().ok()?;
-    Some(
-        aws_smithy_http_client::Builder::new()
-            .tls_provider(Provider::Rustls(CryptoMode::AwsLc))
-            .tls_context(tls)
-            .build_https(),
-    )
+    let client = aws_smithy_http_client::Builder::new()
+        .tls_provider(Provider::Rustls(CryptoMode::AwsLc))
+        .tls_context(tls)
+        .build_https();
+    Some(SharedHttpClient::new(ConnectorOnFirstRequest(client)))
+}
+
+/// The SDK's HTTPS client builds a connector (TLS configuration, roots and all) each time a
+/// service client is created, only to check it can and throw it away; the connector a request
+/// uses is built again on the first request and cached. This wrapper skips the throw-away build:
+/// every client of the function shares one connector, built once, on the first request.
+#[derive(Debug)]
+struct ConnectorOnFirstRequest(SharedHttpClient);
+
+impl HttpClient for ConnectorOnFirstRequest {
+    fn http_connector(
+        &self,
+        settings: &HttpConnectorSettings,
+        components: &RuntimeComponents,
+    ) -> SharedHttpConnector {
+        self.0.http_connector(settings, components)
+    }
 }
 
 /// In Lambda (`AWS_LAMBDA_FUNCTION_NAME` set), where the function only calls AWS services: the
