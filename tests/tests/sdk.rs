@@ -1,5 +1,9 @@
 //! The functions' AWS configuration in a Lambda environment reaches DynamoDB (moto, over HTTP) with
-//! the region and credentials read from the environment and the Amazon-roots HTTPS client.
+//! the region and credentials read from the environment and the Amazon-roots HTTPS client; the
+//! Stripe key is read from its SSM SecureString, and only when it is not given directly.
+
+use aws_sdk_ssm::types::ParameterType;
+use billing_stripe::StripeSettings;
 
 #[tokio::test]
 async fn in_lambda_the_config_comes_from_the_environment_and_reaches_dynamodb() {
@@ -24,4 +28,43 @@ async fn in_lambda_the_config_comes_from_the_environment_and_reaches_dynamodb() 
     e2e::create_table_from_template(&client, &table).await;
     let listed = client.list_tables().send().await.expect("moto reached");
     assert!(listed.table_names().contains(&table), "{listed:?}");
+}
+
+#[tokio::test]
+async fn the_stripe_key_is_read_from_its_ssm_secure_string_and_only_when_not_given() {
+    let ssm = aws_sdk_ssm::Client::new(&e2e::local_aws().await);
+    let name = format!("/{}/stripe-api-key", e2e::unique_name("sdk"));
+    ssm.put_parameter()
+        .name(&name)
+        .value("sk_test_from_ssm")
+        .r#type(ParameterType::SecureString)
+        .send()
+        .await
+        .expect("parameter stored");
+    let only = |key: &'static str, value: String| move |k: &str| (k == key).then(|| value.clone());
+
+    let from_ssm = StripeSettings::from_env(only("STRIPE_API_KEY_PARAMETER", name.clone()), || {
+        Some(ssm.clone())
+    })
+    .await
+    .expect("key read from SSM");
+    assert_eq!(from_ssm.api_key, "sk_test_from_ssm");
+
+    let given = StripeSettings::from_env(only("STRIPE_API_KEY", "sk_test_given".into()), || {
+        panic!("an SSM client was built although the key was given")
+    })
+    .await
+    .expect("key given");
+    assert_eq!(given.api_key, "sk_test_given");
+
+    let missing = format!("{name}-missing");
+    let error = StripeSettings::from_env(only("STRIPE_API_KEY_PARAMETER", missing.clone()), || {
+        Some(ssm.clone())
+    })
+    .await
+    .expect_err("no such parameter");
+    assert!(
+        error.starts_with(&format!("cannot read parameter {missing}")),
+        "{error}"
+    );
 }

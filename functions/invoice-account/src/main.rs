@@ -9,14 +9,14 @@ use billing_notify::SesMailer;
 use billing_stripe::{StripePayments, StripeSettings};
 use lambda_runtime::{run, service_fn, tracing, Error, LambdaEvent};
 
-#[tokio::main]
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     tracing::init_default_subscriber();
     let env = |k: &str| std::env::var(k).ok();
     let currency = config::currency(&env)?;
     let holidays = config::holidays(&env)?;
     let aws = billing_dynamodb::sdk_config(|k| std::env::var(k).ok()).await;
-    let settings = StripeSettings::from_env(env, Some(&aws_sdk_ssm::Client::new(&aws))).await?;
+    let settings = StripeSettings::from_env(env, || Some(aws_sdk_ssm::Client::new(&aws))).await?;
     let worker = InvoiceWorker::new(
         DynamoDbStore::new(
             aws_sdk_dynamodb::Client::new(&aws),

@@ -10,7 +10,7 @@ use billing_dynamodb::DynamoDbStore;
 use billing_notify::SqsWorkQueue;
 use lambda_runtime::{run, service_fn, tracing, Error, LambdaEvent};
 
-#[tokio::main]
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     tracing::init_default_subscriber();
     let env = |k: &str| std::env::var(k).ok();

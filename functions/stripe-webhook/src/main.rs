@@ -6,14 +6,16 @@ use billing_dynamodb::DynamoDbStore;
 use billing_notify::SesMailer;
 use billing_stripe::{resolve_parameter, StripePayments, StripeSettings};
 use lambda_http::{run, service_fn, tracing, Error, Request};
+use std::cell::LazyCell;
 
-#[tokio::main]
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     tracing::init_default_subscriber();
     let env = |k: &str| std::env::var(k).ok();
     let aws = billing_dynamodb::sdk_config(|k| std::env::var(k).ok()).await;
-    let ssm = aws_sdk_ssm::Client::new(&aws);
-    let settings = StripeSettings::from_env(env, Some(&ssm)).await?;
+    // Built only if a secret is read from SSM (always in AWS, never with the values given).
+    let ssm = LazyCell::new(|| aws_sdk_ssm::Client::new(&aws));
+    let settings = StripeSettings::from_env(env, || Some(ssm.clone())).await?;
     let secret = match env("STRIPE_WEBHOOK_SECRET") {
         Some(s) => s,
         None => {

@@ -13,9 +13,8 @@ use clap::Parser;
 /// (`ALERT_SENDER`), `BILLING_PAGE_URL` and `HOLIDAYS`, as the invoicing functions read them.
 async fn billing_setup(aws: &aws_config::SdkConfig) -> Result<BillingSetup, String> {
     let env = |k: &str| std::env::var(k).ok();
-    let ssm = aws_sdk_ssm::Client::new(aws);
     Ok(BillingSetup {
-        stripe: StripeSettings::from_env(env, Some(&ssm)).await?,
+        stripe: StripeSettings::from_env(env, || Some(aws_sdk_ssm::Client::new(aws))).await?,
         ses: aws_sdk_sesv2::Client::new(aws),
         sender: required(&env, "ALERT_SENDER").map_err(|e| e.to_string())?,
         billing_page: required(&env, "BILLING_PAGE_URL").map_err(|e| e.to_string())?,

@@ -90,16 +90,17 @@ impl StripeSettings {
     /// resolved once here (or `STRIPE_API_KEY` holds it, for local runs only); `STRIPE_API_BASE` (a
     /// fake's URL), `STRIPE_TIMEOUT_MS` (default 10000), and the rate: `STRIPE_MAX_RPS` (all
     /// processes together, default 25, Stripe's test-mode limit) divided by `STRIPE_MAX_CONCURRENCY`
-    /// (processes at once, default 1).
+    /// (processes at once, default 1). `ssm` gives the SSM client, called only when the key is
+    /// read from SSM: a function given the key directly never builds that client.
     pub async fn from_env(
         get: impl Fn(&str) -> Option<String>,
-        ssm: Option<&aws_sdk_ssm::Client>,
+        ssm: impl FnOnce() -> Option<aws_sdk_ssm::Client>,
     ) -> Result<Self, String> {
         let api_key = match (get("STRIPE_API_KEY"), get("STRIPE_API_KEY_PARAMETER")) {
             (Some(key), _) => key,
             (None, Some(name)) => {
-                let ssm = ssm.ok_or("no SSM client to resolve STRIPE_API_KEY_PARAMETER")?;
-                resolve_parameter(ssm, &name).await?
+                let ssm = ssm().ok_or("no SSM client to resolve STRIPE_API_KEY_PARAMETER")?;
+                resolve_parameter(&ssm, &name).await?
             }
             (None, None) => {
                 return Err("set STRIPE_API_KEY_PARAMETER (or STRIPE_API_KEY locally)".into())

@@ -38,7 +38,7 @@ async fn main() {
     let config = Config::from_lookup(env).expect("configuration");
     let port = env("LOCAL_GATEWAY_PORT").unwrap_or_else(|| "8787".into());
     let aws = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
-    let settings = StripeSettings::from_env(env, None)
+    let settings = StripeSettings::from_env(env, || None)
         .await
         .expect("Stripe settings");
     let payments = || StripePayments::new(&settings).expect("Stripe client");
