@@ -1,12 +1,6 @@
-//! A bare `lambda_runtime` function that echoes its event: the cold-start baseline that
-//! `scripts/bench-coldstart` compares every function with, built with the same release profile.
-
-use lambda_runtime::{run, service_fn, Error, LambdaEvent};
+//! The baseline on lambda_runtime's documented `#[tokio::main]` (see the library).
 
 #[tokio::main]
-async fn main() -> Result<(), Error> {
-    run(service_fn(
-        |event: LambdaEvent<serde_json::Value>| async move { Ok::<_, Error>(event.payload) },
-    ))
-    .await
+async fn main() -> Result<(), lambda_runtime::Error> {
+    lambda_baseline::echo().await
 }
