@@ -4,6 +4,7 @@ use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_sdk_dynamodb::config::{Credentials, HttpClient, RuntimeComponents, SharedHttpClient};
 use aws_smithy_http_client::tls::rustls_provider::CryptoMode;
 use aws_smithy_http_client::tls::{Provider, TlsContext, TrustStore};
+use aws_smithy_runtime_api::client::connector_metadata::ConnectorMetadata;
 use aws_smithy_runtime_api::client::http::{HttpConnectorSettings, SharedHttpConnector};
 
 /// The roots of Amazon Trust Services, which sign every AWS service endpoint's certificate.
@@ -38,6 +39,10 @@ impl HttpClient for ConnectorOnFirstRequest {
         components: &RuntimeComponents,
     ) -> SharedHttpConnector {
         self.0.http_connector(settings, components)
+    }
+
+    fn connector_metadata(&self) -> Option<ConnectorMetadata> {
+        self.0.connector_metadata()
     }
 }
 
