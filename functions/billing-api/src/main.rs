@@ -15,7 +15,7 @@ async fn main() -> Result<(), Error> {
     tracing::init_default_subscriber();
     let env = |k: &str| std::env::var(k).ok();
     let config = config::Config::from_lookup(env)?;
-    let aws = billing_dynamodb::sdk_config(|k| std::env::var(k).ok()).await;
+    let aws = billing_dynamodb::sdk_config(env).await;
     let settings = StripeSettings::from_env(env, || Some(aws_sdk_ssm::Client::new(&aws))).await?;
     let store = DynamoDbStore::new(
         aws_sdk_dynamodb::Client::new(&aws),

@@ -15,7 +15,7 @@ async fn main() -> Result<(), Error> {
     let env = |k: &str| std::env::var(k).ok();
     let currency = config::currency(&env)?;
     let holidays = config::holidays(&env)?;
-    let aws = billing_dynamodb::sdk_config(|k| std::env::var(k).ok()).await;
+    let aws = billing_dynamodb::sdk_config(env).await;
     let settings = StripeSettings::from_env(env, || Some(aws_sdk_ssm::Client::new(&aws))).await?;
     let worker = InvoiceWorker::new(
         DynamoDbStore::new(

@@ -12,7 +12,7 @@ use std::cell::LazyCell;
 async fn main() -> Result<(), Error> {
     tracing::init_default_subscriber();
     let env = |k: &str| std::env::var(k).ok();
-    let aws = billing_dynamodb::sdk_config(|k| std::env::var(k).ok()).await;
+    let aws = billing_dynamodb::sdk_config(env).await;
     // Built only if a secret is read from SSM (always in AWS, never with the values given).
     let ssm = LazyCell::new(|| aws_sdk_ssm::Client::new(&aws));
     let settings = StripeSettings::from_env(env, || Some(ssm.clone())).await?;

@@ -74,3 +74,20 @@ pub async fn sdk_config(get: impl Fn(&str) -> Option<String>) -> SdkConfig {
         _ => aws_config::load_defaults(behavior).await,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The embedded roots must parse: if they did not, the functions would fall back to the SDK's
+    /// default client and its 4 ms of certificate loading, without any other sign.
+    #[test]
+    fn the_amazon_roots_make_a_client_that_reports_its_connector() {
+        assert_eq!(AWS_ROOTS.matches("-----BEGIN CERTIFICATE-----").count(), 5);
+        let client = aws_https_client().expect("the embedded roots make a TLS context");
+        let metadata = client
+            .connector_metadata()
+            .expect("the wrapped client's metadata");
+        assert_eq!(metadata.name(), "hyper");
+    }
+}
