@@ -25,8 +25,8 @@ pub fn unique_name(prefix: &str) -> String {
 }
 
 /// An in-memory store (the use cases' fast double).
-pub async fn memory_store() -> billing_app::memory::MemoryStore {
-    billing_app::memory::MemoryStore::new(billing_rules::Currency::Usd)
+pub async fn memory_store() -> billing_app::testing::MemoryStore {
+    billing_app::testing::MemoryStore::new(billing_rules::Currency::Usd)
 }
 
 /// A DynamoDB store over a new table created from `template.yaml`.

@@ -320,6 +320,7 @@ async fn a_deleted_account_gets_no_alert() {
         deleted_at: Some("2026-11-20T11:59:00Z".parse().expect("t")),
         closed_through: None,
         billable_from: None,
+        ..Default::default()
     };
     w.store
         .save_account(&w.account, &deleted)

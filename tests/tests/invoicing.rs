@@ -1,14 +1,11 @@
 //! Monthly invoicing (SPEC §4, §5) against DynamoDB on moto and the project's Stripe fake, through the
 //! real adapters: what each account is charged, exactly once, even when the worker crashes anywhere.
 
-use std::sync::{Arc, Mutex};
-
 use billing_app::credits::{CreditStore, LedgerEntry};
 use billing_app::invoices::{BillingStep, InvoiceStatus, InvoiceStore};
-use billing_app::invoicing::{
-    BillingRun, InvoicingStore, Outcome, QueueError, WorkItem, WorkQueue, CRASH_POINTS,
-};
+use billing_app::invoicing::{BillingRun, InvoicingStore, Outcome, WorkItem, CRASH_POINTS};
 use billing_app::store::UsageStore;
+use billing_app::testing::MemoryQueue;
 use billing_rules::calendar::Holidays;
 use billing_rules::Month;
 use e2e::billing::{acct, at, d, World};
@@ -305,17 +302,6 @@ async fn a_crash_after_any_step_then_a_rerun_charges_exactly_once() {
     }
 }
 
-/// A queue that keeps what it is sent.
-#[derive(Debug, Clone, Default)]
-struct Collected(Arc<Mutex<Vec<WorkItem>>>);
-
-impl WorkQueue for Collected {
-    async fn send(&self, items: &[WorkItem]) -> Result<(), QueueError> {
-        self.0.lock().expect("lock").extend_from_slice(items);
-        Ok(())
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_run_acts_from_the_first_business_day_and_twice_charges_once() {
     let w = World::new("2026-11-01T06:00:00Z").await; // a Sunday
@@ -330,7 +316,7 @@ async fn the_run_acts_from_the_first_business_day_and_twice_charges_once() {
         .await;
         w.card(a, "pm_card_visa").await;
     }
-    let queue = Collected::default();
+    let queue = MemoryQueue::default();
     let run = BillingRun::new(
         w.store.clone(),
         queue.clone(),
@@ -348,7 +334,7 @@ async fn the_run_acts_from_the_first_business_day_and_twice_charges_once() {
     for _ in 0..2 {
         let report = run.run().await.expect("run");
         assert_eq!(report.month, Some(october()));
-        let items: Vec<WorkItem> = queue.0.lock().expect("lock").drain(..).collect();
+        let items = queue.take();
         for item in &items {
             w.worker().run(item).await.expect("worker");
         }

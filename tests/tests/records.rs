@@ -113,7 +113,9 @@ fn record(month: &str) -> InvoiceRecord {
         step: billing_app::invoices::BillingStep::Notified,
         lines: Vec::new(),
         carried_forward: None,
+        written_off: None,
         payment_error: None,
+        held: None,
     }
 }
 

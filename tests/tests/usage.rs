@@ -95,7 +95,7 @@ async fn lines<S: UsageStore>(
     rec: &UsageRecorder<S, Arc<FixedClock>>,
     account: &str,
     month: &str,
-) -> Vec<(String, String, u64, Decimal)> {
+) -> Vec<(String, String, i64, Decimal)> {
     let usage = rec
         .store()
         .month_usage(&acct(account), m(month))
@@ -118,7 +118,7 @@ async fn lines<S: UsageStore>(
         .collect()
 }
 
-fn line(month: &str, service: &str, hours: u64, amount: &str) -> (String, String, u64, Decimal) {
+fn line(month: &str, service: &str, hours: i64, amount: &str) -> (String, String, i64, Decimal) {
     (month.into(), service.into(), hours, d(amount).normalize())
 }
 
@@ -277,6 +277,7 @@ async fn late_usage_of_an_invoiced_month_goes_on_the_next_invoice_as_an_adjustme
         deleted_at: None,
         closed_through: Some(m("2026-10")),
         billable_from: None,
+        ..Default::default()
     };
     rec.store()
         .save_account(&acct("a1"), &closed)
@@ -307,6 +308,7 @@ async fn refused_events_store_nothing_and_say_why<S: UsageStore>(store: S) {
         deleted_at: Some(at("2026-11-15T00:00:00Z")),
         closed_through: None,
         billable_from: None,
+        ..Default::default()
     };
     rec.store()
         .save_account(&acct("gone"), &deleted)

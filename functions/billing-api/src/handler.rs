@@ -369,7 +369,7 @@ mod tests {
     use billing_app::events::UsageEvent;
     use billing_app::ingest::{IngestPolicy, UsageRecorder};
     use billing_app::invoices::{InvoiceRecord, InvoiceStatus};
-    use billing_app::memory::MemoryStore;
+    use billing_app::testing::MemoryStore;
     use billing_rules::calendar::Holidays;
     use billing_rules::credits::GrantKind;
     use billing_rules::{Currency, ServiceId};
@@ -652,7 +652,9 @@ mod tests {
             step: billing_app::invoices::BillingStep::Notified,
             lines: Vec::new(),
             carried_forward: None,
+            written_off: None,
             payment_error: None,
+            held: None,
         };
         store
             .create_invoice(&demo, &october)

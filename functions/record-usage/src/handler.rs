@@ -109,8 +109,8 @@ mod tests {
     use billing_app::clock::FixedClock;
     use billing_app::ids::AccountId;
     use billing_app::ingest::IngestPolicy;
-    use billing_app::memory::{MemoryStore, OutboxMailer, OutboxPublisher};
     use billing_app::notify::EmailAddress;
+    use billing_app::testing::{MemoryStore, OutboxMailer, OutboxPublisher};
     use billing_rules::thresholds::Thresholds;
     use billing_rules::{Currency, Month, ServiceId};
     use std::sync::Arc;
@@ -151,7 +151,7 @@ mod tests {
         (services, mailer)
     }
 
-    async fn november_hours(s: &TestServices) -> u64 {
+    async fn november_hours(s: &TestServices) -> i64 {
         let month: Month = "2026-11".parse().expect("month");
         let usage = s
             .recorder

@@ -2,10 +2,9 @@
 //! raw body is the authentication. Unsigned, tampered or expired deliveries are answered 400 and
 //! change nothing; a failure of ours is a 500, which Stripe retries.
 
-use billing_app::invoicing::InvoicingStore;
 use billing_app::notify::Mailer;
 use billing_app::payments::Payments;
-use billing_app::webhooks::{Handled, WebhookProcessor};
+use billing_app::webhooks::{Handled, WebhookProcessor, WebhookStore};
 use billing_stripe::verify_event;
 use lambda_http::{Body, Error, Request, Response};
 use serde_json::json;
@@ -23,7 +22,7 @@ fn reply(status: u16, body: serde_json::Value) -> Result<Response<Body>, Error> 
 }
 
 /// Handles one delivery; `now` is the current Unix time.
-pub async fn handle<S: InvoicingStore, P: Payments, M: Mailer>(
+pub async fn handle<S: WebhookStore, P: Payments, M: Mailer>(
     processor: &WebhookProcessor<S, P, M>,
     secret: &str,
     now: i64,

@@ -36,7 +36,8 @@ async fn main() -> Result<(), Error> {
             required(&env, "ALERT_SENDER")?,
         ),
         required(&env, "BILLING_PAGE_URL")?,
-    );
+    )
+    .with_livemode(settings.api_key.starts_with("sk_live_"));
     run(service_fn(|request: Request| {
         stripe_webhook::handle(&processor, &secret, chrono::Utc::now().timestamp(), request)
     }))

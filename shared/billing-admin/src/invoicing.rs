@@ -10,7 +10,7 @@ use billing_app::clock::FixedClock;
 use billing_app::ids::AccountId;
 use billing_app::invoices::{InvoiceRecord, InvoiceStore};
 use billing_app::invoicing::{
-    InvoiceWorker, InvoicingStore, Outcome, Preview, WorkItem, ROSTER_SHARDS,
+    InvoiceWorker, InvoicingStore, Outcome, Preview, RosterStore, WorkItem, ROSTER_SHARDS,
 };
 use billing_app::webhooks::{Handled, WebhookProcessor};
 use billing_dynamodb::DynamoDbStore;
@@ -368,7 +368,8 @@ pub async fn webhooks(
         payments,
         SesMailer::new(b.ses.clone(), b.sender.clone()),
         b.billing_page.clone(),
-    );
+    )
+    .with_livemode(b.stripe.api_key.starts_with("sk_live_"));
     let handled = processor.process(&verified).await?;
     let what = match handled {
         Handled::Applied => "applied",

@@ -9,7 +9,7 @@ use serde::Serialize;
 use billing_rules::calendar::{first_business_day, Holidays};
 use billing_rules::credits::{allocate_credits, balance_after, balance_at, CreditGrant};
 use billing_rules::estimate::open_session_days;
-use billing_rules::rating::{RatedLine, UsageTotals};
+use billing_rules::rating::{slot_count, RatedLine, UsageTotals};
 use billing_rules::usage::{billed_hours, hours_in_window};
 use billing_rules::ServiceId;
 use billing_rules::{Currency, Month};
@@ -284,7 +284,8 @@ where
                     billed_hours: billed_hours(priced.started_at, until),
                     month_hours,
                     hourly_price: priced.hourly_price,
-                    month_amount: UsageTotals::of(month_hours, priced.hourly_price).amount,
+                    month_amount: UsageTotals::of(slot_count(month_hours), priced.hourly_price)
+                        .amount,
                 })
             })
             .collect();

@@ -22,6 +22,8 @@ pub struct MonthFigures {
 }
 
 /// Reads an account's month (two requests: its usage lines and its running sessions) and estimates it.
+/// A running session already billed through the month (invoicing billed it to the month's end) is in
+/// the recorded lines: it is not counted again.
 pub async fn month_figures<S: UsageStore>(
     store: &S,
     currency: Currency,
@@ -34,6 +36,7 @@ pub async fn month_figures<S: UsageStore>(
         .open_sessions(account)
         .await?
         .iter()
+        .filter(|s| s.billed_through.is_none_or(|b| b < month))
         .filter_map(|s| s.priced())
         .collect();
     let estimate = estimate_month(currency, month, &recorded.lines, &open, now);

@@ -12,7 +12,7 @@ use rust_decimal::Decimal;
 
 use billing_rules::pricing::PriceList;
 use billing_rules::rating::{LineKey, UsageTotals};
-use billing_rules::usage::{hours_by_day, SessionLimits, SessionSpan, UsageError};
+use billing_rules::usage::{hours_delta_by_day, SessionLimits, SessionSpan, UsageError};
 use billing_rules::{Month, ServiceId};
 
 use crate::clock::Clock;
@@ -230,10 +230,12 @@ fn plan(
         started_at: None,
         stopped_at: None,
         billed_through: None,
+        stop_assumed: false,
         version: 0,
     };
     let mut session = ctx.session.clone().unwrap_or_else(blank);
     let mut usage = Vec::new();
+    let invoice_month = invoice_month_of(&ctx.account);
     match &event.change {
         UsageChange::Started { service, at } => {
             if session.started_at.is_some() {
@@ -241,30 +243,29 @@ fn plan(
             }
             let price = prices.price_at(service, *at)?;
             if let Some(stop) = session.stopped_at {
-                let span = SessionSpan::new(*at, stop, &policy.limits)?;
-                usage = increments(invoice_month_of(&ctx.account), service, price, span, None);
+                check_span(*at, None, stop, &policy.limits)?;
+                usage = increments(&invoice_month, service, price, *at, None, stop);
             }
             session.service = Some(service.clone());
             session.hourly_price = Some(price);
             session.started_at = Some(*at);
         }
         UsageChange::Stopped { at } => {
-            if session.stopped_at.is_some() {
+            if session.stopped_at.is_some() && !session.stop_assumed {
                 return Ok(Plan::Unchanged("the session had already stopped"));
             }
             if let (Some(start), Some(service), Some(price)) =
                 (session.started_at, &session.service, session.hourly_price)
             {
-                let span = SessionSpan::new(start, *at, &policy.limits)?;
-                usage = increments(
-                    invoice_month_of(&ctx.account),
-                    service,
-                    price,
-                    span,
-                    session.billed_through,
-                );
+                // Hours already billed (to a month's end while it ran, or to the stop invoicing
+                // assumed) are the starting point: a later stop adds hours, an earlier one credits
+                // back the hours it never reached.
+                let billed = session.billed_until();
+                check_span(start, billed, *at, &policy.limits)?;
+                usage = increments(&invoice_month, service, price, start, billed, *at);
             }
             session.stopped_at = Some(*at);
+            session.stop_assumed = false;
         }
         UsageChange::Recorded {
             service,
@@ -274,9 +275,16 @@ fn plan(
             if ctx.session.is_some() {
                 return Ok(Plan::Unchanged("the session was already recorded"));
             }
-            let span = SessionSpan::new(*started_at, *stopped_at, &policy.limits)?;
+            check_span(*started_at, None, *stopped_at, &policy.limits)?;
             let price = prices.price_at(service, *started_at)?;
-            usage = increments(invoice_month_of(&ctx.account), service, price, span, None);
+            usage = increments(
+                &invoice_month,
+                service,
+                price,
+                *started_at,
+                None,
+                *stopped_at,
+            );
             session.service = Some(service.clone());
             session.hourly_price = Some(price);
             session.started_at = Some(*started_at);
@@ -289,13 +297,31 @@ fn plan(
         account: event.account.clone(),
         account_seen: ctx.account,
         session_version_seen: version_seen,
+        bumps_invoicing: false,
         session,
         usage,
     })))
 }
 
+/// The session limit applies to what is not billed yet: a stop never before its start, and the
+/// hours since the last billed instant (its start, or the end of the last month billed while it
+/// ran) at most the longest session accepted. A session running for months is billed month by
+/// month and can always be stopped.
+fn check_span(
+    start: DateTime<Utc>,
+    billed_until: Option<DateTime<Utc>>,
+    stop: DateTime<Utc>,
+    limits: &SessionLimits,
+) -> Result<(), UsageError> {
+    if stop < start {
+        return SessionSpan::new(start, stop, limits).map(|_| ());
+    }
+    let from = billed_until.unwrap_or(start).min(stop);
+    SessionSpan::new(from, stop, limits).map(|_| ())
+}
+
 /// Usage of a closed month goes on the invoice after the last closed one.
-fn invoice_month_of(account: &AccountState) -> impl Fn(Month) -> Month {
+pub(crate) fn invoice_month_of(account: &AccountState) -> impl Fn(Month) -> Month {
     let closed = account.closed_through;
     move |m| match closed {
         Some(c) if m <= c => c.next(),
@@ -303,23 +329,21 @@ fn invoice_month_of(account: &AccountState) -> impl Fn(Month) -> Month {
     }
 }
 
-/// The line increments of a session's span: hours per day of their start, grouped by month,
-/// skipping months already billed while it ran; `invoice_month_of` says which invoice each usage
-/// month goes on (usage of a closed month goes on the next invoice).
+/// The line increments of a session started at `start`, priced `price`, when what is billed of it
+/// moves from `billed_until` (nothing billed: `None`) to `until`: hours per day of their start,
+/// grouped by month, negative when `until` is earlier (a correction); `invoice_month_of` says which
+/// invoice each usage month goes on (usage of a closed month goes on the next invoice).
 pub(crate) fn increments(
-    invoice_month_of: impl Fn(Month) -> Month,
+    invoice_month_of: &impl Fn(Month) -> Month,
     service: &ServiceId,
     price: Decimal,
-    span: SessionSpan,
-    billed_through: Option<Month>,
+    start: DateTime<Utc>,
+    billed_until: Option<DateTime<Utc>>,
+    until: DateTime<Utc>,
 ) -> Vec<UsageIncrement> {
-    let mut by_month: BTreeMap<Month, (u64, Vec<(NaiveDate, Decimal)>)> = BTreeMap::new();
-    for (day, hours) in hours_by_day(span.started_at(), span.stopped_at()) {
-        let month = Month::of_date(day);
-        if billed_through.is_some_and(|b| month <= b) {
-            continue;
-        }
-        let entry = by_month.entry(month).or_default();
+    let mut by_month: BTreeMap<Month, (i64, Vec<(NaiveDate, Decimal)>)> = BTreeMap::new();
+    for (day, hours) in hours_delta_by_day(start, billed_until.unwrap_or(start), until) {
+        let entry = by_month.entry(Month::of_date(day)).or_default();
         entry.0 += hours;
         entry.1.push((day, UsageTotals::of(hours, price).amount));
     }

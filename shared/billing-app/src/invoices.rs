@@ -178,10 +178,29 @@ pub struct InvoiceRecord {
     pub step: BillingStep,
     /// The lines as charged (usage lines, a carried balance, credits).
     pub lines: Vec<ChargeLine>,
-    /// A net amount below Stripe's minimum, carried to the next invoice.
+    /// A net amount below Stripe's minimum (or below zero: a credit), carried to the next invoice.
     pub carried_forward: Option<Decimal>,
+    /// A deleted account's last balance below Stripe's minimum: never charged, written off.
+    #[serde(default)]
+    pub written_off: Option<Decimal>,
     /// Why the last charge attempt failed.
     pub payment_error: Option<String>,
+    /// Why invoicing stopped before charging (Stripe's invoice differs from ours): nothing more is
+    /// charged until an operator looks.
+    #[serde(default)]
+    pub held: Option<String>,
+}
+
+impl InvoiceRecord {
+    /// The record's Stripe invoice id (every step after `Computed` has one).
+    pub fn stripe_id(&self) -> Result<&str, StoreError> {
+        self.stripe_invoice_id
+            .as_deref()
+            .ok_or_else(|| StoreError::Corrupt {
+                key: format!("invoice of {}", self.month),
+                problem: format!("step {} without a Stripe invoice id", self.step.as_str()),
+            })
+    }
 }
 
 /// What an attempted status change did.

@@ -16,7 +16,7 @@
 //! - [`notify`]: the mail and event ports.
 //! - [`clock`]: the injected clock.
 //! - [`config`]: reading settings from the environment.
-//! - [`memory`]: an in-memory store for tests of the use cases.
+//! - `testing` (feature `testing`): in-memory doubles of every port, for tests only.
 //!
 //! The money rules themselves live in `billing-rules`; this crate decides what to store.
 
@@ -31,9 +31,11 @@ pub mod ids;
 pub mod ingest;
 pub mod invoices;
 pub mod invoicing;
-pub mod memory;
 pub mod notify;
 pub mod payment_methods;
 pub mod payments;
 pub mod store;
 pub mod webhooks;
+
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;

@@ -47,8 +47,23 @@ pub struct CustomerView {
 pub struct ChargeLine {
     /// What the user reads.
     pub description: String,
-    /// The rounded amount (negative for credits).
+    /// The rounded amount (negative for credits and corrections).
     pub amount: Decimal,
+    /// For a usage line: the service, the month its hours started in and their number (negative
+    /// for a correction). `None` for a carried balance or the credits applied.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub usage: Option<LineUsage>,
+}
+
+/// What a usage line bills.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LineUsage {
+    /// The service.
+    pub service: billing_rules::ServiceId,
+    /// The month the hours started in (earlier than the invoice's month: an adjustment).
+    pub usage_month: Month,
+    /// Billed hours; negative when hours billed earlier are credited back.
+    pub hours: i64,
 }
 
 /// The identity of one account-month's invoice; every mutating call about it carries an idempotency
@@ -94,14 +109,19 @@ pub struct RemoteInvoice {
     pub total: Decimal,
     /// What was paid, in major units.
     pub amount_paid: Decimal,
-    /// Number of lines.
+    /// Number of lines: exact when read ([`Payments::invoice`], [`Payments::find_invoice`]); in
+    /// the answer of a write, at most the 10 lines Stripe embeds.
     pub line_count: usize,
     /// The hosted page where the user can see (and pay) it.
     pub hosted_invoice_url: Option<String>,
-    /// Our account, from its metadata.
+    /// Our account, from its metadata (never trusted alone: see the webhooks).
     pub account: Option<AccountId>,
     /// The month billed, from its metadata.
     pub month: Option<Month>,
+    /// The processor's customer it bills.
+    pub customer: Option<String>,
+    /// Live mode (`false`: test mode).
+    pub livemode: bool,
 }
 
 /// What an attempt to charge an invoice did.
@@ -149,6 +169,13 @@ pub trait CustomerStore: Send + Sync {
         account: &AccountId,
         customer: &str,
     ) -> impl Future<Output = Result<String, StoreError>> + Send;
+
+    /// Records the id of the account's default payment method.
+    fn set_default_method(
+        &self,
+        account: &AccountId,
+        method: Option<&str>,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
 }
 
 /// The payment processor.
@@ -192,6 +219,15 @@ pub trait Payments: Send + Sync {
         &self,
         id: &str,
     ) -> impl Future<Output = Result<(Option<String>, Option<String>), PaymentsError>> + Send;
+
+    /// The account-month's invoice if one was created for the customer (found by its metadata,
+    /// void ones left out). Read before creating one: an idempotency key is forgotten after 24
+    /// hours, so only the processor's state says whether an earlier attempt created it.
+    fn find_invoice(
+        &self,
+        key: &InvoiceKey,
+        customer: &str,
+    ) -> impl Future<Output = Result<Option<RemoteInvoice>, PaymentsError>> + Send;
 
     /// A draft invoice (not auto-advanced, charged automatically), account and month in metadata.
     fn create_invoice(

@@ -39,6 +39,10 @@ pub struct AccountState {
     /// The first month with anything to invoice: invoicing starts there. Lowered when late usage
     /// of an earlier month arrives, so that month is invoiced too.
     pub billable_from: Option<Month>,
+    /// Bumped by every write that decides what the month being invoiced contains (billing a running
+    /// session into it, recording its invoice): each is conditional on the version it read, so
+    /// hours billed into a month can never miss its invoice, whichever of two workers writes first.
+    pub invoicing_version: u64,
 }
 
 /// A stored usage session.
@@ -58,6 +62,9 @@ pub struct SessionRecord {
     pub stopped_at: Option<DateTime<Utc>>,
     /// Months up to this one were billed while the session was still open.
     pub billed_through: Option<Month>,
+    /// The stop was set by invoicing (a deleted account's session closed at the deletion), not
+    /// reported: a real, earlier stop arriving later still corrects the hours billed.
+    pub stop_assumed: bool,
     /// Optimistic-concurrency version, incremented on every write.
     pub version: u64,
 }
@@ -66,6 +73,15 @@ impl SessionRecord {
     /// Started and not yet stopped.
     pub fn is_open(&self) -> bool {
         self.started_at.is_some() && self.stopped_at.is_none()
+    }
+
+    /// Where the hours already billed end, if any were: the end of the last month billed while the
+    /// session ran, or the stop invoicing assumed. Slots starting before it are billed.
+    pub fn billed_until(&self) -> Option<DateTime<Utc>> {
+        if self.stop_assumed {
+            return self.stopped_at;
+        }
+        self.billed_through.map(Month::end)
     }
 
     /// The session as the rules see it, once its start (and price) is known.
@@ -110,8 +126,12 @@ pub struct UsageCommit {
     pub event_id: EventId,
     /// The account.
     pub account: AccountId,
-    /// The account as read: the write fails if it changed since (deleted, or a month closed).
+    /// The account as read: the write fails if it changed since (deleted, or a month closed, or
+    /// with `bumps_invoicing`, its invoicing version).
     pub account_seen: AccountState,
+    /// The commit bills hours into a month being invoiced (a running session at the month's end):
+    /// it requires the account's invoicing version unchanged and bumps it.
+    pub bumps_invoicing: bool,
     /// The session version read (`None`: it did not exist); the write fails if it changed since.
     pub session_version_seen: Option<u64>,
     /// The session's new state (its version is one more than the one seen).

@@ -4,19 +4,30 @@
 //!   customer's default for invoices.
 //! - Any change of a customer or of its payment methods refreshes our record of the default method's
 //!   id from Stripe itself, so the last delivered event cannot leave a stale value.
-//! - Invoice events move our record's status forward only. Each failed attempt Stripe reports
-//!   emails the user, unless the invoice was paid or voided since (a stale failure).
+//! - Invoice events move our record's status forward only, and only when the invoice is the one we
+//!   recorded for that account and month and bills the account's customer: metadata alone is never
+//!   trusted, and an event of the other mode (live or test) than the configured key's is refused.
+//!   Each failed attempt Stripe reports emails the user, unless the invoice was paid or voided since
+//!   (a stale failure); a payment that succeeds after a failure sends a receipt.
 //!
 //! The event's marker is written after its effect. Every effect but the email is idempotent; a crash
 //! between the email and the marker sends the email again on redelivery, never zero times.
 
 use billing_rules::Month;
 
+use crate::alerts::AlertStore;
 use crate::ids::AccountId;
-use crate::invoices::{Advance, InvoiceStatus};
-use crate::invoicing::{InvoicingError, InvoicingStore};
+use crate::invoices::{Advance, InvoiceRecord, InvoiceStatus, InvoiceStore};
+use crate::invoicing::email::invoice_email;
+use crate::invoicing::{InvoicingError, PaymentEventLog};
 use crate::notify::{Email, Mailer};
-use crate::payments::{Payments, RemoteInvoice};
+use crate::payments::{CustomerStore, Payments, RemoteInvoice};
+
+/// What the webhook processor stores: invoice records, alert settings (the email address),
+/// customers and which events were processed.
+pub trait WebhookStore: InvoiceStore + AlertStore + CustomerStore + PaymentEventLog {}
+
+impl<T: InvoiceStore + AlertStore + CustomerStore + PaymentEventLog> WebhookStore for T {}
 
 /// An invoice event's meaning.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -104,9 +115,10 @@ pub struct WebhookProcessor<S, P, M> {
     payments: P,
     mailer: M,
     billing_page: String,
+    livemode: Option<bool>,
 }
 
-impl<S: InvoicingStore, P: Payments, M: Mailer> WebhookProcessor<S, P, M> {
+impl<S: WebhookStore, P: Payments, M: Mailer> WebhookProcessor<S, P, M> {
     /// A processor.
     pub fn new(store: S, payments: P, mailer: M, billing_page: String) -> Self {
         Self {
@@ -114,7 +126,14 @@ impl<S: InvoicingStore, P: Payments, M: Mailer> WebhookProcessor<S, P, M> {
             payments,
             mailer,
             billing_page,
+            livemode: None,
         }
+    }
+
+    /// Accepts invoice events of one mode only: live (`sk_live_` key) or test.
+    pub fn with_livemode(mut self, livemode: bool) -> Self {
+        self.livemode = Some(livemode);
+        self
     }
 
     /// Applies one event, once.
@@ -172,11 +191,52 @@ impl<S: InvoicingStore, P: Payments, M: Mailer> WebhookProcessor<S, P, M> {
             // Not one of ours (created by hand in the dashboard): nothing to record.
             return Ok(());
         };
+        if self.livemode.is_some_and(|live| live != invoice.livemode) {
+            tracing::warn!(invoice = %invoice.id, "invoice event of the other Stripe mode ignored");
+            return Ok(());
+        }
+        let Some(record) = self.store.invoice(account, month).await? else {
+            return Ok(());
+        };
+        let customer = self.store.customer_of(account).await?;
+        if record.stripe_invoice_id.as_deref() != Some(invoice.id.as_str())
+            || customer.is_none()
+            || invoice.customer != customer
+        {
+            // Not the invoice we recorded for that account and month (a copy made by hand, a
+            // stray draft, or forged metadata): the worker reads Stripe itself for ours.
+            tracing::warn!(invoice = %invoice.id, account_id = %account, %month, "invoice event does not match the recorded invoice; ignored");
+            return Ok(());
+        }
         let to = change.status();
         let advance = self.store.advance_invoice(account, month, to).await?;
         let current = matches!(advance, Advance::Advanced | Advance::Unchanged);
         if current && to == InvoiceStatus::PaymentFailed {
             self.payment_failed(account, month, change, invoice).await?;
+        }
+        if advance == Advance::Advanced
+            && to == InvoiceStatus::Paid
+            && record.status == InvoiceStatus::PaymentFailed
+        {
+            self.receipt(account, record).await?;
+        }
+        Ok(())
+    }
+
+    /// The receipt of an invoice paid after a failed attempt (on the hosted page, or a retry).
+    async fn receipt(
+        &self,
+        account: &AccountId,
+        mut record: InvoiceRecord,
+    ) -> Result<(), InvoicingError> {
+        record.status = InvoiceStatus::Paid;
+        let Some(settings) = self.store.alert_settings(account).await? else {
+            return Ok(());
+        };
+        if let Some((subject, text)) = invoice_email(account, &record, &self.billing_page) {
+            self.mailer
+                .send(&Email::preformatted(settings.email, subject, text))
+                .await?;
         }
         Ok(())
     }

@@ -104,6 +104,12 @@ pub(crate) fn req_u64(item: &Item, name: &str) -> Result<u64, StoreError> {
         .map_err(|e| corrupt(item, format!("`{name}`: {e}")))
 }
 
+pub(crate) fn req_i64(item: &Item, name: &str) -> Result<i64, StoreError> {
+    req_n(item, name)?
+        .parse()
+        .map_err(|e| corrupt(item, format!("`{name}`: {e}")))
+}
+
 pub(crate) fn req_decimal(item: &Item, name: &str) -> Result<Decimal, StoreError> {
     let raw = req_n(item, name)?;
     raw.parse::<Decimal>()

@@ -9,7 +9,9 @@ use chrono::{DateTime, TimeDelta, Utc};
 use billing_app::credits::LedgerEntry;
 use billing_app::ids::AccountId;
 use billing_app::invoices::InvoiceRecord;
-use billing_app::invoicing::{BillingAccount, InvoicingStore, Recorded, RosterPage};
+use billing_app::invoicing::{
+    BillingAccount, InvoicingStore, PaymentEventLog, Recorded, RosterPage, RosterStore,
+};
 use billing_app::payments::CustomerStore;
 use billing_app::store::StoreError;
 use billing_rules::credits::CreditUse;
@@ -17,8 +19,8 @@ use billing_rules::Month;
 
 use crate::codec::{account_pk, condition_held, ddb_err, keys, n, opt_month, s, time_s};
 use crate::{
-    invoice_item, invoice_sk, ledger_put, parse_account, transaction_failed, DynamoDbStore,
-    ACCOUNT_SK,
+    invoice_item, invoice_sk, invoicing_version_condition, ledger_put, parse_account,
+    transaction_failed, DynamoDbStore, ACCOUNT_SK,
 };
 
 /// Stripe event markers are kept longer than Stripe retries a delivery (3 days).
@@ -65,6 +67,26 @@ impl CustomerStore for DynamoDbStore {
             })
             .unwrap_or_else(|| customer.to_owned()))
     }
+
+    async fn set_default_method(
+        &self,
+        account: &AccountId,
+        method: Option<&str>,
+    ) -> Result<(), StoreError> {
+        let update = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(keys(&account_pk(account), ACCOUNT_SK)));
+        let update = match method {
+            Some(m) => update
+                .update_expression("SET default_payment_method = :m")
+                .expression_attribute_values(":m", s(m)),
+            None => update.update_expression("REMOVE default_payment_method"),
+        };
+        update.send().await.map_err(ddb_err)?;
+        Ok(())
+    }
 }
 
 impl InvoicingStore for DynamoDbStore {
@@ -107,8 +129,20 @@ impl InvoicingStore for DynamoDbStore {
         account: &AccountId,
         record: &InvoiceRecord,
         uses: &[CreditUse],
+        invoicing_version_seen: u64,
         at: DateTime<Utc>,
     ) -> Result<Recorded, StoreError> {
+        // Nothing was billed into the month since its usage was read: the version is as seen.
+        let mut values = HashMap::from([(":one".to_owned(), n(1))]);
+        let condition = invoicing_version_condition(invoicing_version_seen, &mut values);
+        let version = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(keys(&account_pk(account), ACCOUNT_SK)))
+            .update_expression("ADD invoicing_version :one")
+            .condition_expression(condition)
+            .set_expression_attribute_values(Some(values))
+            .build()
+            .map_err(ddb_err)?;
         let put = Put::builder()
             .table_name(&self.table)
             .set_item(Some(invoice_item(account, record)?))
@@ -118,7 +152,8 @@ impl InvoicingStore for DynamoDbStore {
         let mut tx = self
             .client
             .transact_write_items()
-            .transact_items(TransactWriteItem::builder().put(put).build());
+            .transact_items(TransactWriteItem::builder().put(put).build())
+            .transact_items(TransactWriteItem::builder().update(version).build());
         for u in uses {
             let update = Update::builder()
                 .table_name(&self.table)
@@ -147,7 +182,7 @@ impl InvoicingStore for DynamoDbStore {
                 if self.invoice_exists(account, record.month).await? {
                     Ok(Recorded::Exists)
                 } else {
-                    Ok(Recorded::GrantsChanged)
+                    Ok(Recorded::Changed)
                 }
             }
             Err(e) => Err(ddb_err(e)),
@@ -198,27 +233,9 @@ impl InvoicingStore for DynamoDbStore {
             .await;
         condition_held(out).map(|_| ())
     }
+}
 
-    async fn set_default_method(
-        &self,
-        account: &AccountId,
-        method: Option<&str>,
-    ) -> Result<(), StoreError> {
-        let update = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(keys(&account_pk(account), ACCOUNT_SK)));
-        let update = match method {
-            Some(m) => update
-                .update_expression("SET default_payment_method = :m")
-                .expression_attribute_values(":m", s(m)),
-            None => update.update_expression("REMOVE default_payment_method"),
-        };
-        update.send().await.map_err(ddb_err)?;
-        Ok(())
-    }
-
+impl RosterStore for DynamoDbStore {
     async fn roster_page(
         &self,
         month: Month,
@@ -261,7 +278,9 @@ impl InvoicingStore for DynamoDbStore {
             .and_then(|k| k.get("GSI3SK").and_then(|v| v.as_s().ok()).cloned());
         Ok(RosterPage { accounts, next })
     }
+}
 
+impl PaymentEventLog for DynamoDbStore {
     async fn payment_event_seen(&self, id: &str) -> Result<bool, StoreError> {
         Ok(self
             .get(&format!("STRIPE_EVENT#{id}"), "EVENT")

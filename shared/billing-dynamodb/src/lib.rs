@@ -7,7 +7,7 @@
 //! | usage line      | `ACCOUNT#<a>`      | `USAGE#<invoice month>#<usage month>#<service>` |                        |
 //! | (session, started) | GSI2: `SESSIONS#<a>` / `<start>#<s>` |  |  |
 //! | price           | `PRICES`           | `PRICE#<service>#<effective from>`       |                               |
-//! | event marker    | `EVENT#<id>`       | `EVENT` (with `ttl`)                     |                               |
+//! | event marker    | `EVENT#<a>#<id>`   | `EVENT` (with `ttl`): ids are unique per account |                   |
 //!
 //! Usage lines hold `hours` and `amount` (exact) and one `dYYYYMMDD` amount per day of usage, all
 //! updated with `ADD`, so concurrent sessions never lose an update.
@@ -48,7 +48,7 @@ use billing_rules::{Currency, Month, ServiceId};
 
 use codec::{
     account_pk, condition_held, day_attr, ddb_err, keys, n, opt_month, opt_time, parse_day_attr,
-    req_decimal, req_month, req_s, req_u64, s, time_s, Item,
+    req_decimal, req_i64, req_month, req_s, req_u64, s, time_s, Item,
 };
 
 /// How long processed-event markers are kept: longer than the oldest event accepted (35 days).
@@ -98,6 +98,9 @@ impl DynamoDbStore {
         }
         if let Some(m) = rec.billed_through {
             item.insert("billed_through".into(), s(m.to_string()));
+        }
+        if rec.stop_assumed {
+            item.insert("stop_assumed".into(), AttributeValue::Bool(true));
         }
         if let Some(start) = rec.started_at {
             item.insert("GSI2PK".into(), s(format!("SESSIONS#{account}")));
@@ -190,8 +193,9 @@ impl DynamoDbStore {
     }
 }
 
-fn marker_pk(event: &EventId) -> String {
-    format!("EVENT#{event}")
+/// Event ids are unique per account: two accounts may use one id for different events.
+fn marker_pk(account: &AccountId, event: &EventId) -> String {
+    format!("EVENT#{account}#{event}")
 }
 
 fn parse_session(item: &Item) -> Result<SessionRecord, StoreError> {
@@ -217,6 +221,7 @@ fn parse_session(item: &Item) -> Result<SessionRecord, StoreError> {
         started_at: opt_time(item, "started_at")?,
         stopped_at: opt_time(item, "stopped_at")?,
         billed_through: opt_month(item, "billed_through")?,
+        stop_assumed: matches!(item.get("stop_assumed"), Some(AttributeValue::Bool(true))),
         version: req_u64(item, "version")?,
     })
 }
@@ -229,7 +234,24 @@ fn parse_account(item: Option<&Item>) -> Result<AccountState, StoreError> {
         deleted_at: opt_time(item, "deleted_at")?,
         closed_through: opt_month(item, "closed_through")?,
         billable_from: opt_month(item, "billable_from")?,
+        invoicing_version: match item.get("invoicing_version") {
+            Some(_) => req_u64(item, "invoicing_version")?,
+            None => 0,
+        },
     })
+}
+
+/// The condition that the account's invoicing version is still `seen` (absent means 0).
+pub(crate) fn invoicing_version_condition(
+    seen: u64,
+    values: &mut HashMap<String, AttributeValue>,
+) -> &'static str {
+    values.insert(":iv_seen".to_owned(), n(seen));
+    if seen == 0 {
+        "(attribute_not_exists(invoicing_version) OR invoicing_version = :iv_seen)"
+    } else {
+        "invoicing_version = :iv_seen"
+    }
 }
 
 /// Reads why a transaction was cancelled: the marker (first action) failing means the event was
@@ -278,6 +300,9 @@ impl UsageStore for DynamoDbStore {
         if let Some(m) = state.billable_from {
             item.insert("billable_from".into(), s(m.to_string()));
         }
+        if state.invoicing_version > 0 {
+            item.insert("invoicing_version".into(), n(state.invoicing_version));
+        }
         self.put(item).await?;
         Ok(())
     }
@@ -310,7 +335,7 @@ impl UsageStore for DynamoDbStore {
     ) -> Result<UsageContext, StoreError> {
         let pk = account_pk(account);
         let session_sk = format!("SESSION#{session}");
-        let marker_pk = marker_pk(event);
+        let marker_pk = marker_pk(account, event);
         let mut wanted = KeysAndAttributes::builder()
             .keys(keys(&pk, ACCOUNT_SK))
             .keys(keys(&pk, &session_sk))
@@ -352,7 +377,7 @@ impl UsageStore for DynamoDbStore {
         let pk = account_pk(&commit.account);
         let mut actions = Vec::with_capacity(3 + commit.usage.len());
 
-        let mut marker = keys(&marker_pk(&commit.event_id), MARKER_SK);
+        let mut marker = keys(&marker_pk(&commit.account, &commit.event_id), MARKER_SK);
         marker.insert("ttl".into(), n((Utc::now() + MARKER_TTL).timestamp()));
         marker.insert("account".into(), s(commit.account.as_str()));
         actions.push(
@@ -401,6 +426,16 @@ impl UsageStore for DynamoDbStore {
         // Set, or lowered by late usage of an earlier month, as of the state read: a concurrent
         // change fails the condition and the event is recorded again from a fresh read.
         let mut update = "SET GSI3PK = :roster, GSI3SK = :account".to_owned();
+        let mut add = String::new();
+        if commit.bumps_invoicing {
+            // Billing into a month being invoiced: as of the invoicing version read, and moving it.
+            conditions.push(invoicing_version_condition(
+                commit.account_seen.invoicing_version,
+                &mut values,
+            ));
+            add = " ADD invoicing_version :one".to_owned();
+            values.insert(":one".to_owned(), n(1));
+        }
         if let Some(m) = first_month {
             let seen = commit.account_seen.billable_from;
             if seen.is_none_or(|b| m < b) {
@@ -421,7 +456,7 @@ impl UsageStore for DynamoDbStore {
                     Update::builder()
                         .table_name(&self.table)
                         .set_key(Some(keys(&pk, ACCOUNT_SK)))
-                        .update_expression(update)
+                        .update_expression(format!("{update}{add}"))
                         .condition_expression(conditions.join(" AND "))
                         .set_expression_attribute_values(Some(values))
                         .build()
@@ -556,7 +591,7 @@ impl UsageStore for DynamoDbStore {
                     service,
                 },
                 UsageTotals {
-                    hours: req_u64(item, "hours")?,
+                    hours: req_i64(item, "hours")?,
                     amount: req_decimal(item, "amount")?,
                 },
             ));
@@ -997,7 +1032,9 @@ fn parse_invoice(item: &Item) -> Result<InvoiceRecord, StoreError> {
             .map_err(|e: billing_app::invoices::UnknownStep| corrupt(e.to_string()))?,
         lines: detail.lines,
         carried_forward: detail.carried_forward,
+        written_off: detail.written_off,
         payment_error: detail.payment_error,
+        held: detail.held,
     })
 }
 
@@ -1006,7 +1043,11 @@ fn parse_invoice(item: &Item) -> Result<InvoiceRecord, StoreError> {
 struct InvoiceDetail {
     lines: Vec<billing_app::payments::ChargeLine>,
     carried_forward: Option<Decimal>,
+    #[serde(default)]
+    written_off: Option<Decimal>,
     payment_error: Option<String>,
+    #[serde(default)]
+    held: Option<String>,
 }
 
 fn invoice_item(account: &AccountId, r: &InvoiceRecord) -> Result<Item, StoreError> {
@@ -1027,7 +1068,9 @@ fn invoice_item(account: &AccountId, r: &InvoiceRecord) -> Result<Item, StoreErr
     let detail = InvoiceDetail {
         lines: r.lines.clone(),
         carried_forward: r.carried_forward,
+        written_off: r.written_off,
         payment_error: r.payment_error.clone(),
+        held: r.held.clone(),
     };
     item.insert(
         "detail".into(),

@@ -9,7 +9,8 @@ use crate::calendar::Month;
 use crate::credits::UsageSlice;
 use crate::money::Currency;
 use crate::rating::{
-    accumulate_month, lines_total, rate_lines, LineKey, PricedSession, RatedLine, UsageTotals,
+    accumulate_month, lines_total, rate_lines, slot_count, LineKey, PricedSession, RatedLine,
+    UsageTotals,
 };
 use crate::usage::hours_by_day;
 
@@ -75,7 +76,10 @@ pub fn open_session_days(
                 .into_iter()
                 .filter(|(day, _)| Month::of_date(*day) == month)
                 .map(move |(day, hours)| {
-                    UsageSlice::day(day, UsageTotals::of(hours, s.hourly_price).amount)
+                    UsageSlice::day(
+                        day,
+                        UsageTotals::of(slot_count(hours), s.hourly_price).amount,
+                    )
                 })
         })
         .collect()

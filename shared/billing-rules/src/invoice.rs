@@ -91,7 +91,7 @@ pub fn draft_invoice(
 mod tests {
     use super::*;
     use crate::credits::GrantKind;
-    use crate::rating::{rate_lines, LineKey, UsageTotals};
+    use crate::rating::{rate_lines, slot_count, LineKey, UsageTotals};
     use crate::usage::ServiceId;
     use chrono::NaiveDate;
 
@@ -143,7 +143,7 @@ mod tests {
             let services = ["gpu", "vm", "disk"];
             let totals = parts.iter().map(|(s, h, p, _)| {
                 let key = LineKey { usage_month: march(), service: ServiceId::parse(services[*s]).expect("s") };
-                (key, UsageTotals::of(*h, Decimal::new(*p, 6)))
+                (key, UsageTotals::of(slot_count(*h), Decimal::new(*p, 6)))
             });
             let lines = rate_lines(Currency::Usd, totals);
             let days: Vec<UsageSlice> = parts.iter().map(|(_, h, p, day)| {

@@ -76,10 +76,20 @@ impl Currency {
         }
     }
 
-    /// Rounds an exact amount once to the minor unit, half away from zero.
+    /// The decimals amounts are billed in: the minor unit, except for three-decimal currencies,
+    /// whose Stripe amounts must end in 0 (KWD 1.230, never 1.234): they are billed in hundredths.
+    pub const fn billing_exponent(self) -> u32 {
+        match self {
+            Currency::Kwd => 2,
+            _ => self.minor_unit_exponent(),
+        }
+    }
+
+    /// Rounds an exact amount once to what is billed (the minor unit; KWD 0.010), half away from
+    /// zero.
     pub fn round(self, amount: Decimal) -> Decimal {
         amount.round_dp_with_strategy(
-            self.minor_unit_exponent(),
+            self.billing_exponent(),
             RoundingStrategy::MidpointAwayFromZero,
         )
     }
@@ -87,11 +97,11 @@ impl Currency {
     /// Stripe's integer amount for an already-rounded amount (USD 12.34 → 1234, JPY 500 → 500).
     pub fn to_minor_units(self, amount: Decimal) -> Result<i64, MoneyError> {
         let exponent = self.minor_unit_exponent();
-        if amount.normalize().scale() > exponent {
+        if amount.normalize().scale() > self.billing_exponent() {
             return Err(MoneyError::NotInMinorUnits {
                 amount,
                 currency: self,
-                exponent,
+                exponent: self.billing_exponent(),
             });
         }
         let scaled = amount
@@ -171,8 +181,9 @@ mod tests {
             (Currency::Usd, "2.675", "2.68"),
             (Currency::Jpy, "12.5", "13"),
             (Currency::Jpy, "12.49", "12"),
-            (Currency::Kwd, "0.0005", "0.001"),
-            (Currency::Kwd, "1.2344", "1.234"),
+            (Currency::Kwd, "0.005", "0.01"),
+            (Currency::Kwd, "1.2344", "1.23"),
+            (Currency::Kwd, "1.235", "1.24"),
         ];
         for (currency, exact, rounded) in cases {
             assert_eq!(currency.round(d(exact)), d(rounded), "{currency} {exact}");
@@ -184,10 +195,22 @@ mod tests {
         assert_eq!(Currency::Usd.to_minor_units(d("12.34")), Ok(1234));
         assert_eq!(Currency::Usd.to_minor_units(d("12.3")), Ok(1230));
         assert_eq!(Currency::Jpy.to_minor_units(d("500")), Ok(500));
-        assert_eq!(Currency::Kwd.to_minor_units(d("1.234")), Ok(1234));
+        assert_eq!(Currency::Kwd.to_minor_units(d("1.23")), Ok(1230));
         assert_eq!(Currency::Usd.from_minor_units(1234), d("12.34"));
         assert_eq!(Currency::Jpy.from_minor_units(500), d("500"));
         assert_eq!(Currency::Kwd.from_minor_units(1234), d("1.234"));
+    }
+
+    #[test]
+    fn three_decimal_amounts_reach_stripe_ending_in_zero() {
+        // Stripe refuses a KWD amount whose last minor digit is not 0: billing rounds to 0.010.
+        let billed = Currency::Kwd.round(d("7.2449"));
+        assert_eq!(billed, d("7.24"));
+        assert_eq!(Currency::Kwd.to_minor_units(billed), Ok(7240));
+        assert!(matches!(
+            Currency::Kwd.to_minor_units(d("1.234")),
+            Err(MoneyError::NotInMinorUnits { .. })
+        ));
     }
 
     #[test]

@@ -21,18 +21,19 @@ pub struct LineKey {
     pub service: ServiceId,
 }
 
-/// Hours and their exact (unrounded) amount.
+/// Hours and their exact (unrounded) amount. Negative for a correction: hours billed to a month's
+/// end while a session ran, credited back when its stop shows it stopped earlier.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct UsageTotals {
-    /// Billed hours.
-    pub hours: u64,
+    /// Billed hours (negative: credited back).
+    pub hours: i64,
     /// `Σ hours × price`, exact.
     pub amount: Decimal,
 }
 
 impl UsageTotals {
     /// The cost of `hours` at an hourly price.
-    pub fn of(hours: u64, hourly_price: Decimal) -> Self {
+    pub fn of(hours: i64, hourly_price: Decimal) -> Self {
         Self {
             hours,
             amount: Decimal::from(hours) * hourly_price,
@@ -53,8 +54,8 @@ pub struct RatedLine {
     pub usage_month: Month,
     /// The service.
     pub service: ServiceId,
-    /// Billed hours.
-    pub hours: u64,
+    /// Billed hours (negative for a correction).
+    pub hours: i64,
     /// The exact amount before rounding.
     pub exact_amount: Decimal,
     /// The amount rounded once to the minor unit.
@@ -80,6 +81,11 @@ pub fn rate_lines(
             amount: currency.round(t.amount),
         })
         .collect()
+}
+
+/// A count of hour slots as signed hours (no session has 2^63 hours).
+pub fn slot_count(hours: u64) -> i64 {
+    i64::try_from(hours).unwrap_or(i64::MAX)
 }
 
 /// The sum of rounded lines.
@@ -115,7 +121,7 @@ pub fn accumulate_month<'a>(
         if hours == 0 {
             continue;
         }
-        let t = UsageTotals::of(hours, s.hourly_price);
+        let t = UsageTotals::of(slot_count(hours), s.hourly_price);
         match totals.get_mut(&s.service) {
             Some(acc) => acc.add(t),
             None => {
@@ -254,7 +260,7 @@ mod tests {
             let services = ["a", "b", "c", "d"];
             let month: Month = "2026-05".parse().expect("m");
             let totals = parts.iter().map(|(s, hours, price)| {
-                (LineKey { usage_month: month, service: svc(services[*s]) }, UsageTotals::of(*hours, Decimal::new(*price, 6)))
+                (LineKey { usage_month: month, service: svc(services[*s]) }, UsageTotals::of(slot_count(*hours), Decimal::new(*price, 6)))
             });
             let lines = rate_lines(Currency::Usd, totals);
             for line in &lines {

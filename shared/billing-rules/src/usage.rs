@@ -186,24 +186,67 @@ pub fn hours_in_window(
     upto(to).saturating_sub(upto(from))
 }
 
+/// Groups the slots `first..end` (by index) of a session started at `start` into consecutive
+/// periods (months, days) of their start. `period` maps an instant to its period and the period's
+/// exclusive end.
+fn slots_by_period<P>(
+    start: DateTime<Utc>,
+    first: u64,
+    end: u64,
+    period: impl Fn(DateTime<Utc>) -> (P, DateTime<Utc>),
+) -> Vec<(P, u64)> {
+    let mut out = Vec::new();
+    let mut done = first;
+    while done < end {
+        let slot_start = start + TimeDelta::hours(i64::try_from(done).unwrap_or(i64::MAX));
+        let (p, period_end) = period(slot_start);
+        let upto = slots_started_before(start, period_end).min(end);
+        out.push((p, upto - done));
+        done = upto;
+    }
+    out
+}
+
 /// Groups the billed hours of `start..stop` into consecutive periods (months, days) of their start.
-/// `period` maps an instant to its period and the period's exclusive end.
 fn hours_by_period<P>(
     start: DateTime<Utc>,
     stop: DateTime<Utc>,
     period: impl Fn(DateTime<Utc>) -> (P, DateTime<Utc>),
 ) -> Vec<(P, u64)> {
-    let total = slots_started_before(start, stop);
-    let mut out = Vec::new();
-    let mut done = 0_u64;
-    while done < total {
-        let slot_start = start + TimeDelta::hours(i64::try_from(done).unwrap_or(i64::MAX));
-        let (p, end) = period(slot_start);
-        let upto = slots_started_before(start, end).min(total);
-        out.push((p, upto - done));
-        done = upto;
+    slots_by_period(start, 0, slots_started_before(start, stop), period)
+}
+
+fn day_period(t: DateTime<Utc>) -> (NaiveDate, DateTime<Utc>) {
+    let day = t.date_naive();
+    let next = day.succ_opt().unwrap_or(day);
+    (day, next.and_time(chrono::NaiveTime::MIN).and_utc())
+}
+
+/// What changes in the billed hours of a session started at `start`, per UTC day of their start,
+/// when what is known of it moves from "billed until `from`" to "stopped (or billed) until `to`":
+/// the slots starting in `[from, to)` are added; if `to` is earlier, the slots starting in
+/// `[to, from)` were billed too many and come back negative. Both ends are slot-aligned by the
+/// hour-slot rule, so a correction takes back exactly the slots the real stop never reached.
+pub fn hours_delta_by_day(
+    start: DateTime<Utc>,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+) -> Vec<(NaiveDate, i64)> {
+    let a = slots_started_before(start, from);
+    let b = slots_started_before(start, to);
+    let signed = |(day, h): (NaiveDate, u64)| (day, i64::try_from(h).unwrap_or(i64::MAX));
+    if b >= a {
+        slots_by_period(start, a, b, day_period)
+            .into_iter()
+            .map(signed)
+            .collect()
+    } else {
+        slots_by_period(start, b, a, day_period)
+            .into_iter()
+            .map(signed)
+            .map(|(day, h)| (day, -h))
+            .collect()
     }
-    out
 }
 
 /// Billed hours of `start..stop` per UTC month in which each hour starts.
@@ -216,11 +259,7 @@ pub fn hours_by_month(start: DateTime<Utc>, stop: DateTime<Utc>) -> Vec<(Month, 
 
 /// Billed hours of `start..stop` per UTC day in which each hour starts.
 pub fn hours_by_day(start: DateTime<Utc>, stop: DateTime<Utc>) -> Vec<(NaiveDate, u64)> {
-    hours_by_period(start, stop, |t| {
-        let day = t.date_naive();
-        let next = day.succ_opt().unwrap_or(day);
-        (day, next.and_time(chrono::NaiveTime::MIN).and_utc())
-    })
+    hours_by_period(start, stop, day_period)
 }
 
 /// The day of the month (1–31) of a date, for day buckets within a month.
@@ -232,6 +271,24 @@ pub fn day_of_month(date: NaiveDate) -> u32 {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn a_stop_earlier_than_the_month_end_billed_takes_back_the_slots_it_never_reached() {
+        let t = |s: &str| s.parse::<DateTime<Utc>>().expect("instant");
+        // Started 30 Nov 22:30, billed to the end of November (2 slots: 22:30, 23:30). It really
+        // stopped at 23:10: only the 22:30 slot was used, the 23:30 one comes back.
+        let start = t("2026-11-30T22:30:00Z");
+        let back = hours_delta_by_day(start, t("2026-12-01T00:00:00Z"), t("2026-11-30T23:10:00Z"));
+        assert_eq!(back, vec![(t("2026-11-30T00:00:00Z").date_naive(), -1)]);
+        // Stopped at 1 Dec 01:00 instead: the slots 00:30 (December) are added.
+        let on = hours_delta_by_day(start, t("2026-12-01T00:00:00Z"), t("2026-12-01T01:00:00Z"));
+        assert_eq!(on, vec![(t("2026-12-01T00:00:00Z").date_naive(), 1)]);
+        // Nothing changes when the stop is where billing assumed it.
+        assert!(
+            hours_delta_by_day(start, t("2026-12-01T00:00:00Z"), t("2026-12-01T00:00:00Z"))
+                .is_empty()
+        );
+    }
 
     fn at(s: &str) -> DateTime<Utc> {
         s.parse().expect("test instant")
@@ -396,6 +453,29 @@ mod tests {
             for (month, hours) in hours_by_month(start, stop) {
                 prop_assert_eq!(hours, hours_in_window(start, stop, month.start(), month.end()));
             }
+        }
+
+        #[test]
+        fn hours_billed_until_one_instant_plus_the_delta_are_the_hours_until_another(
+            start_s in 1_700_000_000_i64..1_900_000_000,
+            from_ms in 0_i64..(40 * 24 * 3_600_000),
+            to_ms in 0_i64..(40 * 24 * 3_600_000),
+        ) {
+            let start = DateTime::from_timestamp(start_s, 0).expect("in range");
+            let (from, to) = (start + TimeDelta::milliseconds(from_ms), start + TimeDelta::milliseconds(to_ms));
+            let mut days: std::collections::BTreeMap<NaiveDate, i64> = std::collections::BTreeMap::new();
+            for (day, h) in hours_by_day(start, from) {
+                *days.entry(day).or_default() += i64::try_from(h).expect("small");
+            }
+            for (day, h) in hours_delta_by_day(start, from, to) {
+                *days.entry(day).or_default() += h;
+            }
+            days.retain(|_, h| *h != 0);
+            let expected: std::collections::BTreeMap<NaiveDate, i64> = hours_by_day(start, to)
+                .into_iter()
+                .map(|(d, h)| (d, i64::try_from(h).expect("small")))
+                .collect();
+            prop_assert_eq!(days, expected);
         }
     }
 }

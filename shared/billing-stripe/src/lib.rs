@@ -7,6 +7,9 @@
 //! - Every attempt has a timeout; calls are paced to a configured rate so that all workers together
 //!   stay under Stripe's rate limit.
 //! - A declined charge is a [`PayOutcome`], not an error.
+//! - Stripe embeds at most 10 lines in an invoice (async-stripe's list type has no `total_count`): the
+//!   line count of an invoice with more is read by paging through its lines, one more request per
+//!   100 lines beyond the first 10.
 
 mod webhook;
 
@@ -30,9 +33,10 @@ use stripe::{
 };
 use stripe_billing::billing_portal_session::CreateBillingPortalSession;
 use stripe_billing::invoice::{
-    AddLinesInvoice, AddLinesInvoiceLines, CreateInvoice, FinalizeInvoiceInvoice, PayInvoice,
-    RetrieveInvoice, VoidInvoiceInvoice,
+    AddLinesInvoice, AddLinesInvoiceLines, CreateInvoice, FinalizeInvoiceInvoice, ListInvoice,
+    PayInvoice, RetrieveInvoice, VoidInvoiceInvoice,
 };
+use stripe_billing::invoice_line_item::ListInvoiceInvoiceLineItem;
 use stripe_checkout::checkout_session::CreateCheckoutSession;
 use stripe_core::customer::{
     CreateCustomer, RetrieveCustomer, RetrieveCustomerReturned, UpdateCustomer,
@@ -265,6 +269,9 @@ fn major(invoice: &Invoice, minor: i64) -> Decimal {
     }
 }
 
+/// The invoice as billing reads it, counting only the lines Stripe embedded (at most 10): use
+/// [`StripePayments::read`] for the true count. Webhooks have no client to page with: for them the
+/// count is a lower bound when the invoice has more than 10 lines.
 fn remote(invoice: &Invoice) -> RemoteInvoice {
     let meta = invoice.metadata.clone().unwrap_or_default();
     RemoteInvoice {
@@ -286,7 +293,25 @@ fn remote(invoice: &Invoice) -> RemoteInvoice {
         hosted_invoice_url: invoice.hosted_invoice_url.clone(),
         account: meta.get("account").and_then(|a| AccountId::parse(a).ok()),
         month: meta.get("month").and_then(|m| m.parse::<Month>().ok()),
+        customer: invoice
+            .customer
+            .as_ref()
+            .map(|c| c.id().as_str().to_owned()),
+        livemode: invoice.livemode,
     }
+}
+
+fn id_of(invoice: &Invoice) -> Option<String> {
+    invoice.id.as_ref().map(|i| i.as_str().to_owned())
+}
+
+/// Whether a listed invoice is the account-month's (by metadata) and not void.
+fn is_invoice_of(invoice: &Invoice, key: &InvoiceKey, month: &str) -> bool {
+    let meta = invoice.metadata.as_ref();
+    let value = |k: &str| meta.and_then(|m| m.get(k)).map(String::as_str);
+    value("account") == Some(key.account.as_str())
+        && value("month") == Some(month)
+        && invoice.status != Some(InvoiceStatus::Void)
 }
 
 fn card_of(method: &stripe_shared::PaymentMethod) -> DefaultMethod {
@@ -316,6 +341,31 @@ impl StripeRequest for FetchEvent {
 }
 
 impl StripePayments {
+    /// [`remote`] with the true line count: when Stripe embedded only the first lines, the rest
+    /// are counted by paging through `GET /v1/invoices/{id}/lines`.
+    async fn read(&self, invoice: &Invoice) -> Result<RemoteInvoice, PaymentsError> {
+        let mut out = remote(invoice);
+        if !invoice.lines.has_more {
+            return Ok(out);
+        }
+        let id = id_of(invoice).ok_or_else(|| {
+            PaymentsError::Refused("Stripe returned an invoice without id".into())
+        })?;
+        let mut after = invoice.lines.data.last().map(|l| l.id.as_str().to_owned());
+        loop {
+            let mut request = ListInvoiceInvoiceLineItem::new(id.as_str()).limit(100);
+            if let Some(a) = &after {
+                request = request.starting_after(a.as_str());
+            }
+            let page = self.call(&request, None).await.map_err(payments_error)?;
+            out.line_count += page.data.len();
+            match page.data.last() {
+                Some(last) if page.has_more => after = Some(last.id.as_str().to_owned()),
+                _ => return Ok(out),
+            }
+        }
+    }
+
     /// An event as Stripe stored it (Stripe keeps events for 30 days), read exactly as a webhook
     /// delivery of it would be: for an operator's replay.
     pub async fn stored_event(&self, id: &str) -> Result<VerifiedEvent, PaymentsError> {
@@ -424,6 +474,30 @@ impl Payments for StripePayments {
             intent.customer.map(|c| c.id().as_str().to_owned()),
             intent.payment_method.map(|m| m.id().as_str().to_owned()),
         ))
+    }
+
+    async fn find_invoice(
+        &self,
+        key: &InvoiceKey,
+        customer: &str,
+    ) -> Result<Option<RemoteInvoice>, PaymentsError> {
+        // The list (newest first) is strongly consistent, unlike the search API; a read: no key.
+        let month = key.month.to_string();
+        let mut after: Option<String> = None;
+        loop {
+            let mut request = ListInvoice::new().customer(customer).limit(100);
+            if let Some(a) = &after {
+                request = request.starting_after(a.as_str());
+            }
+            let page = self.call(&request, None).await.map_err(payments_error)?;
+            if let Some(found) = page.data.iter().find(|i| is_invoice_of(i, key, &month)) {
+                return self.read(found).await.map(Some);
+            }
+            match page.data.last().and_then(id_of) {
+                Some(last) if page.has_more => after = Some(last),
+                _ => return Ok(None),
+            }
+        }
     }
 
     async fn create_invoice(
@@ -535,7 +609,7 @@ impl Payments for StripePayments {
             .call(&RetrieveInvoice::new(id), None)
             .await
             .map_err(payments_error)?;
-        Ok(remote(&invoice))
+        self.read(&invoice).await
     }
 
     async fn void(&self, key: &InvoiceKey, invoice: &str) -> Result<RemoteInvoice, PaymentsError> {

@@ -56,7 +56,8 @@ async fn main() {
             required(&env, "ALERT_SENDER").expect("configuration"),
         ),
         config.billing_page.clone(),
-    );
+    )
+    .with_livemode(settings.api_key.starts_with("sk_live_"));
     let api = BillingApi {
         methods: PaymentMethods::new(
             store.clone(),

@@ -9,9 +9,17 @@
 //! - Test payment methods: `pm_card_visa` succeeds, `pm_card_chargeDeclined` is declined,
 //!   `pm_card_authenticationRequired` needs the card holder to authenticate.
 //! - A ledger of charge attempts (`/_fake/charges`) says what was charged and how many times.
+//! - Invoices embed at most 10 lines, as Stripe does (`lines.has_more`; no `total_count`, which
+//!   Stripe's API spec does not promise); the rest are read from `GET /v1/invoices/{id}/lines`. `GET /v1/invoices` lists invoices newest
+//!   first (`customer`, `status`, `limit` 1–100, default 10, `starting_after`).
+//! - Like Stripe, it refuses (400 `invalid_request_error`) to add lines to an invoice that is not a
+//!   draft, to finalize one that is not a draft, and to pay or void one that is not open.
 //!
 //! Extra routes drive what a user would do on Stripe's pages: `POST /_fake/checkout/{id}/complete`
-//! (`card=`), `POST /_fake/customers/{id}/card` (`card=`, saves it as the default).
+//! (`card=`), `POST /_fake/customers/{id}/card` (`card=`, saves it as the default). And
+//! `POST /_fake/forget_idempotency_keys` (or [`FakeStripe::forget_idempotency_keys`]) forgets every
+//! idempotency key, as Stripe does 24 hours after a key's first use: a request repeated after that
+//! acts again.
 
 mod http;
 
@@ -28,6 +36,9 @@ pub use http::Request;
 
 /// The API version the objects are shaped for (async-stripe `1.0.0-rc.10`).
 pub const API_VERSION: &str = "2026-09-30.endive";
+
+/// The most lines Stripe embeds in an invoice.
+const EMBEDDED_LINES: usize = 10;
 
 /// A charge attempt, as the ledger records it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -188,7 +199,14 @@ impl FakeStripe {
         lock(&self.shared.state).events.clone()
     }
 
-    /// Every invoice, in creation order (ids carry a zero-padded sequence number).
+    /// Forgets every idempotency key, as Stripe does 24 hours after a key's first use: a request
+    /// repeated with a forgotten key acts again.
+    pub fn forget_idempotency_keys(&self) {
+        lock(&self.shared.state).idempotency.clear();
+    }
+
+    /// Every invoice, in creation order (ids carry a zero-padded sequence number), with all its
+    /// lines (the API embeds at most 10).
     pub fn invoices(&self) -> Vec<Value> {
         lock(&self.shared.state)
             .invoices
@@ -240,7 +258,7 @@ impl FakeStripe {
 
     fn emit(&self, state: &mut State, kind: &str, object: Value, previous: Option<Value>) {
         let id = Self::next_id(state, "evt");
-        let mut data = json!({ "object": object });
+        let mut data = json!({ "object": shown(object) });
         if let Some(p) = previous {
             data["previous_attributes"] = p;
         }
@@ -323,7 +341,8 @@ impl FakeStripe {
                 };
             }
         }
-        let reply = self.api(&mut state, &req.method, rest, req);
+        let (status, body) = self.api(&mut state, &req.method, rest, req);
+        let reply = (status, shown(body));
         if let (Some(k), "POST") = (key, req.method.as_str()) {
             state
                 .idempotency
@@ -351,6 +370,11 @@ impl FakeStripe {
                 ),
             ),
             ("GET", ["events"]) => (200, Value::Array(state.events.clone())),
+            ("POST", ["forget_idempotency_keys"]) => {
+                let forgotten = state.idempotency.len();
+                state.idempotency.clear();
+                (200, json!({ "forgotten": forgotten }))
+            }
             ("POST", ["customers", id, "card"]) => {
                 drop(state);
                 match self.save_card(id, req.param("card").unwrap_or("pm_card_visa")) {
@@ -503,8 +527,29 @@ impl FakeStripe {
                 )
             }
             ("POST", ["invoices"]) => self.create_invoice(state, req),
+            ("GET", ["invoices"]) => {
+                // Newest first: ids carry a zero-padded sequence number.
+                let listed: Vec<Value> = state
+                    .invoices
+                    .values()
+                    .rev()
+                    .filter(|i| req.param("customer").is_none_or(|c| i["customer"] == c))
+                    .filter(|i| req.param("status").is_none_or(|s| i["status"] == s))
+                    .cloned()
+                    .collect();
+                list_page(listed, req, "/v1/invoices", "invoice")
+            }
             ("GET", ["invoices", id]) => match state.invoices.get(*id) {
                 Some(i) => (200, i.clone()),
+                None => missing("invoice", id),
+            },
+            ("GET", ["invoices", id, "lines"]) => match state.invoices.get(*id) {
+                Some(i) => list_page(
+                    i["lines"]["data"].as_array().cloned().unwrap_or_default(),
+                    req,
+                    &format!("/v1/invoices/{id}/lines"),
+                    "line item",
+                ),
                 None => missing("invoice", id),
             },
             ("POST", ["invoices", id, action]) => self.invoice_action(state, id, action, req),
@@ -553,7 +598,7 @@ impl FakeStripe {
                 &format!(
                     "You can only {what} an invoice that is {}; this one is {status}.",
                     match what {
-                        "add lines to" | "finalize" => "a draft",
+                        "add lines to" => "a draft",
                         _ => "open",
                     }
                 ),
@@ -584,6 +629,7 @@ impl FakeStripe {
                     let line_id = Self::next_id(state, "il");
                     lines.push(json!({
                         "id": line_id, "object": "line_item", "amount": amount, "currency": currency,
+                        "invoice": id,
                         "description": req.param(&format!("lines[{i}][description]")),
                         "discountable": true, "discounts": [], "livemode": false, "metadata": {},
                         "period": {"start": invoice["period_start"], "end": invoice["period_end"]},
@@ -601,7 +647,12 @@ impl FakeStripe {
             }
             "finalize" => {
                 if status != "draft" {
-                    return refuse("finalize");
+                    return error(
+                        400,
+                        "invalid_request_error",
+                        "invoice_not_editable",
+                        &format!("This invoice is already finalized ({status}), you can't re-finalize a non-draft invoice."),
+                    );
                 }
                 let inv = state.invoices.get_mut(id).expect("checked above");
                 inv["status"] = json!("open");
@@ -637,16 +688,24 @@ impl FakeStripe {
     }
 
     fn pay(&self, state: &mut State, id: &str, invoice: &Value) -> Reply {
-        if invoice["status"] != "open" {
-            return error(
-                400,
-                "invalid_request_error",
-                "invoice_not_open",
-                &format!(
-                    "Invoice is {}; only an open invoice can be paid.",
-                    invoice["status"]
-                ),
-            );
+        match invoice["status"].as_str().unwrap_or_default() {
+            "open" => {}
+            "paid" => {
+                return error(
+                    400,
+                    "invalid_request_error",
+                    "invoice_already_paid",
+                    "Invoice is already paid.",
+                )
+            }
+            other => {
+                return error(
+                    400,
+                    "invalid_request_error",
+                    "invoice_not_open",
+                    &format!("This invoice is {other}; only an open invoice can be paid."),
+                )
+            }
         }
         let customer = invoice["customer"].as_str().unwrap_or_default().to_owned();
         let pm = state
@@ -722,6 +781,58 @@ impl FakeStripe {
             }
         }
     }
+}
+
+/// An object as the API shows it: an invoice (also inside a list) embeds at most 10 lines.
+fn shown(mut body: Value) -> Value {
+    if body["object"] == "list" {
+        if let Some(items) = body["data"].as_array_mut() {
+            for item in items.iter_mut() {
+                *item = shown(std::mem::take(item));
+            }
+        }
+        return body;
+    }
+    if body["object"] != "invoice" {
+        return body;
+    }
+    let lines = &mut body["lines"];
+    if let Some(data) = lines["data"].as_array_mut() {
+        let total = data.len();
+        data.truncate(EMBEDDED_LINES);
+        lines["has_more"] = json!(total > EMBEDDED_LINES);
+    }
+    body
+}
+
+/// One page of a Stripe list of `items` (in list order): `limit` (1–100, default 10) and
+/// `starting_after` (an id of an item of the list).
+fn list_page(items: Vec<Value>, req: &Request, url: &str, what: &str) -> Reply {
+    let limit = match req.param("limit").map(str::parse::<usize>) {
+        None => 10,
+        Some(Ok(n)) if (1..=100).contains(&n) => n,
+        Some(_) => {
+            return error(
+                400,
+                "invalid_request_error",
+                "parameter_invalid_integer",
+                "Invalid limit: must be an integer between 1 and 100.",
+            )
+        }
+    };
+    let start = match req.param("starting_after") {
+        None => 0,
+        Some(after) => match items.iter().position(|i| i["id"] == after) {
+            Some(p) => p + 1,
+            None => return missing(what, after),
+        },
+    };
+    let rest = items.get(start..).unwrap_or_default();
+    let page: Vec<Value> = rest.iter().take(limit).cloned().collect();
+    (
+        200,
+        json!({"object": "list", "data": page, "has_more": rest.len() > limit, "url": url}),
+    )
 }
 
 fn attach_card(state: &mut State, customer: &str, kind: &str) -> Option<String> {

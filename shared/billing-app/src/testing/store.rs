@@ -1,5 +1,6 @@
-//! An in-memory store with the same semantics as the DynamoDB adapter (markers, conditional writes),
-//! for fast tests of the use cases.
+//! An in-memory store with the same semantics as the DynamoDB adapter (markers per account,
+//! conditional writes, the roster, the invoicing version), for fast tests of the use cases. The
+//! contract tests in `tests/` hold it to the DynamoDB adapter on moto.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Mutex};
@@ -14,8 +15,14 @@ use billing_rules::{Currency, Month, ServiceId};
 
 use crate::alerts::{AlertOutcome, AlertSettings, AlertStore};
 use crate::credits::{CreditStore, GrantError, LedgerEntry, NewGrant, Revocation, StoredGrant};
+use billing_rules::credits::CreditUse;
+
 use crate::ids::{AccountId, EventId, SessionId};
 use crate::invoices::{Advance, InvoiceRecord, InvoiceStatus, InvoiceStore};
+use crate::invoicing::{
+    roster_shard, BillingAccount, InvoicingStore, PaymentEventLog, Recorded, RosterPage,
+    RosterStore,
+};
 use crate::payments::CustomerStore;
 use crate::store::{
     AccountState, CommitOutcome, MonthUsage, SessionCursor, SessionRecord, StoreError, UsageCommit,
@@ -29,7 +36,7 @@ struct State {
     accounts: HashMap<AccountId, AccountState>,
     prices: Vec<(ServiceId, DateTime<Utc>, Decimal)>,
     sessions: HashMap<(AccountId, SessionId), SessionRecord>,
-    markers: HashSet<EventId>,
+    markers: HashSet<(AccountId, EventId)>,
     lines: BTreeMap<(AccountId, Month, LineKey), LineState>,
     alerts: HashMap<AccountId, AlertSettings>,
     /// `None` while being sent.
@@ -38,6 +45,11 @@ struct State {
     ledger: Vec<(AccountId, LedgerEntry)>,
     invoices: BTreeMap<(AccountId, Month), InvoiceRecord>,
     customers: HashMap<AccountId, String>,
+    default_methods: HashMap<AccountId, String>,
+    invoiced_through: HashMap<AccountId, Month>,
+    /// Accounts on the invoicing roster (joined with their first usage, left when retired).
+    roster: std::collections::BTreeSet<AccountId>,
+    payment_events: HashSet<String>,
 }
 
 /// The in-memory store; clones share the same data.
@@ -94,13 +106,14 @@ impl UsageStore for MemoryStore {
                 .sessions
                 .get(&(account.clone(), session.clone()))
                 .cloned(),
-            already_processed: st.markers.contains(event),
+            already_processed: st.markers.contains(&(account.clone(), event.clone())),
         })
     }
 
     async fn commit_usage(&self, commit: &UsageCommit) -> Result<CommitOutcome, StoreError> {
         let mut st = self.state();
-        if st.markers.contains(&commit.event_id) {
+        let marker = (commit.account.clone(), commit.event_id.clone());
+        if st.markers.contains(&marker) {
             return Ok(CommitOutcome::AlreadyProcessed);
         }
         let account_now = st
@@ -110,11 +123,33 @@ impl UsageStore for MemoryStore {
             .unwrap_or_default();
         let key = (commit.account.clone(), commit.session.session.clone());
         let version_now = st.sessions.get(&key).map(|s| s.version);
-        if account_now != commit.account_seen || version_now != commit.session_version_seen {
+        // As the DynamoDB adapter: deletion and the closed month must be as read, and the
+        // invoicing version too when the commit bills into a month being invoiced.
+        let seen = &commit.account_seen;
+        let account_changed = account_now.deleted_at != seen.deleted_at
+            || account_now.closed_through != seen.closed_through
+            || (commit.bumps_invoicing && account_now.invoicing_version != seen.invoicing_version);
+        if account_changed || version_now != commit.session_version_seen {
             return Ok(CommitOutcome::Conflict);
         }
-        st.markers.insert(commit.event_id.clone());
+        st.markers.insert(marker);
         st.sessions.insert(key, commit.session.clone());
+        let first_month = commit
+            .usage
+            .iter()
+            .map(|u| u.invoice_month)
+            .chain(commit.session.started_at.map(Month::of))
+            .min();
+        let state = st.accounts.entry(commit.account.clone()).or_default();
+        if let Some(m) = first_month {
+            if state.billable_from.is_none_or(|b| m < b) {
+                state.billable_from = Some(m);
+            }
+        }
+        if commit.bumps_invoicing {
+            state.invoicing_version += 1;
+        }
+        st.roster.insert(commit.account.clone());
         for inc in &commit.usage {
             let entry = st
                 .lines
@@ -363,6 +398,19 @@ impl CustomerStore for MemoryStore {
         Ok(self.state().customers.get(account).cloned())
     }
 
+    async fn set_default_method(
+        &self,
+        account: &AccountId,
+        method: Option<&str>,
+    ) -> Result<(), StoreError> {
+        let mut st = self.state();
+        match method {
+            Some(m) => st.default_methods.insert(account.clone(), m.to_owned()),
+            None => st.default_methods.remove(account),
+        };
+        Ok(())
+    }
+
     async fn set_customer(
         &self,
         account: &AccountId,
@@ -437,47 +485,141 @@ impl InvoiceStore for MemoryStore {
     }
 }
 
-/// A mailer that keeps what it sends.
-#[derive(Debug, Clone, Default)]
-pub struct OutboxMailer(Arc<Mutex<Vec<crate::notify::Email>>>);
-
-impl OutboxMailer {
-    /// Every email sent so far.
-    pub fn sent(&self) -> Vec<crate::notify::Email> {
-        self.0.lock().unwrap_or_else(|e| e.into_inner()).clone()
+impl InvoicingStore for MemoryStore {
+    async fn billing_account(&self, account: &AccountId) -> Result<BillingAccount, StoreError> {
+        let st = self.state();
+        Ok(BillingAccount {
+            state: st.accounts.get(account).cloned().unwrap_or_default(),
+            customer: st.customers.get(account).cloned(),
+            default_method: st.default_methods.get(account).cloned(),
+            invoiced_through: st.invoiced_through.get(account).copied(),
+        })
     }
-}
 
-impl crate::notify::Mailer for OutboxMailer {
-    async fn send(&self, email: &crate::notify::Email) -> Result<(), crate::notify::NotifyError> {
-        self.0
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .push(email.clone());
+    async fn close_month(&self, account: &AccountId, month: Month) -> Result<(), StoreError> {
+        let mut st = self.state();
+        let state = st.accounts.entry(account.clone()).or_default();
+        if state.closed_through.is_none_or(|c| c < month) {
+            state.closed_through = Some(month);
+        }
+        Ok(())
+    }
+
+    async fn record_invoice(
+        &self,
+        account: &AccountId,
+        record: &InvoiceRecord,
+        uses: &[CreditUse],
+        invoicing_version_seen: u64,
+        at: DateTime<Utc>,
+    ) -> Result<Recorded, StoreError> {
+        let mut st = self.state();
+        if st.invoices.contains_key(&(account.clone(), record.month)) {
+            return Ok(Recorded::Exists);
+        }
+        let version_now = st.accounts.get(account).map_or(0, |a| a.invoicing_version);
+        if version_now != invoicing_version_seen {
+            return Ok(Recorded::Changed);
+        }
+        for u in uses {
+            let enough = st
+                .grants
+                .get(&(account.clone(), u.grant_id.clone()))
+                .is_some_and(|g| g.grant.remaining >= u.amount);
+            if !enough {
+                return Ok(Recorded::Changed);
+            }
+        }
+        for u in uses {
+            if let Some(g) = st.grants.get_mut(&(account.clone(), u.grant_id.clone())) {
+                g.grant.remaining -= u.amount;
+            }
+            st.ledger.push((
+                account.clone(),
+                LedgerEntry::Used {
+                    grant_id: u.grant_id.clone(),
+                    amount: u.amount,
+                    invoice_month: record.month,
+                    at,
+                },
+            ));
+        }
+        st.accounts
+            .entry(account.clone())
+            .or_default()
+            .invoicing_version += 1;
+        st.invoices
+            .insert((account.clone(), record.month), record.clone());
+        Ok(Recorded::Recorded)
+    }
+
+    async fn update_invoice(
+        &self,
+        account: &AccountId,
+        seen: &InvoiceRecord,
+        next: &InvoiceRecord,
+    ) -> Result<bool, StoreError> {
+        let mut st = self.state();
+        match st.invoices.get_mut(&(account.clone(), seen.month)) {
+            Some(r) if r.step == seen.step && r.status == seen.status => {
+                *r = next.clone();
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
+    async fn finish_month(
+        &self,
+        account: &AccountId,
+        month: Month,
+        retire: bool,
+    ) -> Result<(), StoreError> {
+        let mut st = self.state();
+        let done = st.invoiced_through.get(account).copied();
+        if done.is_none_or(|d| d < month) {
+            st.invoiced_through.insert(account.clone(), month);
+            if retire {
+                st.roster.remove(account);
+            }
+        }
         Ok(())
     }
 }
 
-/// An event publisher that keeps what it publishes.
-#[derive(Debug, Clone, Default)]
-pub struct OutboxPublisher(Arc<Mutex<Vec<crate::notify::CostThresholdCrossed>>>);
-
-impl OutboxPublisher {
-    /// Every event published so far.
-    pub fn published(&self) -> Vec<crate::notify::CostThresholdCrossed> {
-        self.0.lock().unwrap_or_else(|e| e.into_inner()).clone()
+impl RosterStore for MemoryStore {
+    async fn roster_page(
+        &self,
+        month: Month,
+        shard: u8,
+        cursor: Option<&str>,
+        limit: u32,
+    ) -> Result<RosterPage, StoreError> {
+        let st = self.state();
+        let mut accounts: Vec<AccountId> = st
+            .roster
+            .iter()
+            .filter(|a| roster_shard(a) == shard)
+            .filter(|a| cursor.is_none_or(|c| a.as_str() > c))
+            .filter(|a| st.invoiced_through.get(*a).is_none_or(|d| *d < month))
+            .cloned()
+            .collect();
+        let more = accounts.len() > limit as usize;
+        accounts.truncate(limit as usize);
+        let next = more
+            .then(|| accounts.last().map(|a| a.to_string()))
+            .flatten();
+        Ok(RosterPage { accounts, next })
     }
 }
 
-impl crate::notify::EventPublisher for OutboxPublisher {
-    async fn threshold_crossed(
-        &self,
-        event: &crate::notify::CostThresholdCrossed,
-    ) -> Result<(), crate::notify::NotifyError> {
-        self.0
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .push(event.clone());
+impl PaymentEventLog for MemoryStore {
+    async fn payment_event_seen(&self, id: &str) -> Result<bool, StoreError> {
+        Ok(self.state().payment_events.contains(id))
+    }
+
+    async fn mark_payment_event(&self, id: &str) -> Result<(), StoreError> {
+        self.state().payment_events.insert(id.to_owned());
         Ok(())
     }
 }

@@ -1,0 +1,59 @@
+//! A mailer and an event publisher that keep what they are given, and can be made to fail.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+use crate::notify::{CostThresholdCrossed, Email, EventPublisher, Mailer, NotifyError};
+
+/// A mailer that keeps what it sends; while failing, every send fails as an unreachable SES would.
+#[derive(Debug, Clone, Default)]
+pub struct OutboxMailer {
+    sent: Arc<Mutex<Vec<Email>>>,
+    failing: Arc<AtomicBool>,
+}
+
+impl OutboxMailer {
+    /// Every email sent so far.
+    pub fn sent(&self) -> Vec<Email> {
+        self.sent.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Makes every send fail (or succeed again).
+    pub fn set_failing(&self, failing: bool) {
+        self.failing.store(failing, Ordering::SeqCst);
+    }
+}
+
+impl Mailer for OutboxMailer {
+    async fn send(&self, email: &Email) -> Result<(), NotifyError> {
+        if self.failing.load(Ordering::SeqCst) {
+            return Err(NotifyError("the outbox is failing".into()));
+        }
+        self.sent
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(email.clone());
+        Ok(())
+    }
+}
+
+/// An event publisher that keeps what it publishes.
+#[derive(Debug, Clone, Default)]
+pub struct OutboxPublisher(Arc<Mutex<Vec<CostThresholdCrossed>>>);
+
+impl OutboxPublisher {
+    /// Every event published so far.
+    pub fn published(&self) -> Vec<CostThresholdCrossed> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+}
+
+impl EventPublisher for OutboxPublisher {
+    async fn threshold_crossed(&self, event: &CostThresholdCrossed) -> Result<(), NotifyError> {
+        self.0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(event.clone());
+        Ok(())
+    }
+}

@@ -1,0 +1,21 @@
+//! In-memory doubles of every port, for fast tests of the use cases: never in a Lambda binary (the
+//! `testing` feature, enabled by dev-dependencies and the test crates only).
+//!
+//! | port | double | real adapter |
+//! | --- | --- | --- |
+//! | `UsageStore`, `AlertStore`, `CreditStore`, `InvoiceStore`, `CustomerStore`, `InvoicingStore`, `RosterStore`, `PaymentEventLog` | [`MemoryStore`] | `billing_dynamodb::DynamoDbStore` |
+//! | `Payments` | [`MemoryPayments`] | `billing_stripe::StripePayments` |
+//! | `WorkQueue` | [`MemoryQueue`] | `billing_notify::SqsWorkQueue` |
+//! | `Mailer` | [`OutboxMailer`] | `billing_notify::SesMailer` |
+//! | `EventPublisher` | [`OutboxPublisher`] | `billing_notify::EventBridgePublisher` |
+//! | `Clock` | `clock::FixedClock` | `clock::SystemClock` |
+
+mod mail;
+mod payments;
+mod queue;
+mod store;
+
+pub use mail::{OutboxMailer, OutboxPublisher};
+pub use payments::{CardKind, ChargeAttempt, MemoryPayments, IDEMPOTENCY_WINDOW};
+pub use queue::MemoryQueue;
+pub use store::MemoryStore;
