@@ -339,7 +339,10 @@ where
                 account: account.clone(),
                 session: session.session.clone(),
                 resource: session.resource.clone(),
-                change: UsageChange::Stopped { at: deleted_at },
+                change: UsageChange::Stopped {
+                    at: deleted_at,
+                    assumed: true,
+                },
             };
             match self.recorder.record(&stop).await {
                 // A session already longer than the maximum was refused when it ran over: nothing

@@ -54,6 +54,9 @@ pub enum UsageChange {
     Stopped {
         /// When.
         at: DateTime<Utc>,
+        /// Set by billing, not reported (a deleted account's session closed at the deletion): a
+        /// real stop arriving later still corrects it.
+        assumed: bool,
     },
     /// A finished session, reported at once.
     Recorded {
@@ -143,7 +146,10 @@ impl UsageEvent {
                     account: d.account_id,
                     session: d.session_id,
                     resource: d.resource_id,
-                    change: UsageChange::Stopped { at: d.stopped_at },
+                    change: UsageChange::Stopped {
+                        at: d.stopped_at,
+                        assumed: false,
+                    },
                 })
             }
             USAGE_RECORDED => {
@@ -172,7 +178,7 @@ impl UsageEvent {
     /// Every instant the event is stamped with.
     pub fn timestamps(&self) -> Vec<DateTime<Utc>> {
         match &self.change {
-            UsageChange::Started { at, .. } | UsageChange::Stopped { at } => vec![*at],
+            UsageChange::Started { at, .. } | UsageChange::Stopped { at, .. } => vec![*at],
             UsageChange::Recorded {
                 started_at,
                 stopped_at,

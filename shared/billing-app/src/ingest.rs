@@ -250,7 +250,7 @@ fn plan(
             session.hourly_price = Some(price);
             session.started_at = Some(*at);
         }
-        UsageChange::Stopped { at } => {
+        UsageChange::Stopped { at, assumed } => {
             if session.stopped_at.is_some() && !session.stop_assumed {
                 return Ok(Plan::Unchanged("the session had already stopped"));
             }
@@ -265,7 +265,7 @@ fn plan(
                 usage = increments(&invoice_month, service, price, start, billed, *at);
             }
             session.stopped_at = Some(*at);
-            session.stop_assumed = false;
+            session.stop_assumed = *assumed;
         }
         UsageChange::Recorded {
             service,

@@ -7,6 +7,7 @@ use super::email::invoice_email;
 use super::{InvoicingError, InvoicingStore, Outcome, Preview, WorkItem, MAX_ATTEMPTS};
 use crate::clock::Clock;
 use crate::ids::AccountId;
+use crate::ingest::IngestPolicy;
 use crate::invoices::{BillingStep, InvoiceRecord, InvoiceStatus};
 use crate::notify::{Email, Mailer};
 use crate::payments::{InvoiceKey, PayOutcome, Payments, RemoteInvoice, RemoteStatus};
@@ -182,10 +183,13 @@ where
         month: Month,
         acct: &super::BillingAccount,
     ) -> Result<(), InvoicingError> {
+        // A deleted account leaves the roster once no usage can reach it any more: usage stamped
+        // before the deletion is accepted for `max_lateness` after it, and goes on a later invoice.
+        let lateness = IngestPolicy::default().max_lateness;
         let retire = acct
             .state
             .deleted_at
-            .is_some_and(|at| month >= Month::of(at));
+            .is_some_and(|at| month >= Month::of(at + lateness));
         self.store.finish_month(account, month, retire).await?;
         self.checkpoint("month finished")
     }
