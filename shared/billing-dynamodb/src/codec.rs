@@ -1,4 +1,5 @@
-//! Keys and attribute values: the only place that knows how domain values are written to items.
+//! Attribute values: the only place that knows how domain values are written to items (keys are in
+//! `keys.rs`).
 
 use std::collections::HashMap;
 use std::fmt::Display;
@@ -7,19 +8,10 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
 use rust_decimal::Decimal;
 
-use billing_app::ids::AccountId;
 use billing_app::store::StoreError;
 use billing_rules::Month;
 
 pub(crate) type Item = HashMap<String, AttributeValue>;
-
-pub(crate) fn account_pk(account: &AccountId) -> String {
-    format!("ACCOUNT#{account}")
-}
-
-pub(crate) fn keys(pk: &str, sk: &str) -> Item {
-    HashMap::from([("PK".to_owned(), s(pk)), ("SK".to_owned(), s(sk))])
-}
 
 pub(crate) fn s(v: impl Into<String>) -> AttributeValue {
     AttributeValue::S(v.into())

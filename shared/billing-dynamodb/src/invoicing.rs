@@ -17,18 +17,18 @@ use billing_app::store::StoreError;
 use billing_rules::credits::CreditUse;
 use billing_rules::Month;
 
-use crate::codec::{account_pk, condition_held, ddb_err, keys, n, opt_month, s, time_s};
+use crate::codec::{condition_held, ddb_err, n, opt_month, s, time_s};
+use crate::keys::{
+    account_pk, grant_sk, invoice_sk, primary_key, roster_pk, stripe_event_pk, ACCOUNT_SK,
+    MARKER_SK, ROSTER_INDEX,
+};
 use crate::{
-    invoice_item, invoice_sk, invoicing_version_condition, ledger_put, parse_account,
-    transaction_failed, DynamoDbStore, ACCOUNT_SK,
+    invoice_item, invoicing_version_condition, ledger_put, parse_account, transaction_failed,
+    DynamoDbStore,
 };
 
 /// Stripe event markers are kept longer than Stripe retries a delivery (3 days).
 const PAYMENT_EVENT_TTL: TimeDelta = TimeDelta::days(30);
-
-pub(crate) fn roster_pk(shard: u8) -> String {
-    format!("ROSTER#{shard:02}")
-}
 
 impl CustomerStore for DynamoDbStore {
     async fn customer_of(&self, account: &AccountId) -> Result<Option<String>, StoreError> {
@@ -51,7 +51,7 @@ impl CustomerStore for DynamoDbStore {
             .client
             .update_item()
             .table_name(&self.table)
-            .set_key(Some(keys(&account_pk(account), ACCOUNT_SK)))
+            .set_key(Some(primary_key(&account_pk(account), ACCOUNT_SK)))
             .update_expression("SET stripe_customer = if_not_exists(stripe_customer, :c)")
             .expression_attribute_values(":c", s(customer))
             .return_values(aws_sdk_dynamodb::types::ReturnValue::AllNew)
@@ -77,7 +77,7 @@ impl CustomerStore for DynamoDbStore {
             .client
             .update_item()
             .table_name(&self.table)
-            .set_key(Some(keys(&account_pk(account), ACCOUNT_SK)));
+            .set_key(Some(primary_key(&account_pk(account), ACCOUNT_SK)));
         let update = match method {
             Some(m) => update
                 .update_expression("SET default_payment_method = :m")
@@ -114,7 +114,7 @@ impl InvoicingStore for DynamoDbStore {
             .client
             .update_item()
             .table_name(&self.table)
-            .set_key(Some(keys(&account_pk(account), ACCOUNT_SK)))
+            .set_key(Some(primary_key(&account_pk(account), ACCOUNT_SK)))
             .update_expression("SET closed_through = :m")
             .condition_expression("attribute_not_exists(closed_through) OR closed_through < :m")
             .expression_attribute_values(":m", s(month.to_string()))
@@ -137,7 +137,7 @@ impl InvoicingStore for DynamoDbStore {
         let condition = invoicing_version_condition(invoicing_version_seen, &mut values);
         let version = Update::builder()
             .table_name(&self.table)
-            .set_key(Some(keys(&account_pk(account), ACCOUNT_SK)))
+            .set_key(Some(primary_key(&account_pk(account), ACCOUNT_SK)))
             .update_expression("ADD invoicing_version :one")
             .condition_expression(condition)
             .set_expression_attribute_values(Some(values))
@@ -157,9 +157,9 @@ impl InvoicingStore for DynamoDbStore {
         for u in uses {
             let update = Update::builder()
                 .table_name(&self.table)
-                .set_key(Some(keys(
+                .set_key(Some(primary_key(
                     &account_pk(account),
-                    &format!("GRANT#{}", u.grant_id),
+                    &grant_sk(&u.grant_id),
                 )))
                 .update_expression("SET remaining = remaining - :used")
                 .condition_expression("remaining >= :used")
@@ -225,7 +225,7 @@ impl InvoicingStore for DynamoDbStore {
             .client
             .update_item()
             .table_name(&self.table)
-            .set_key(Some(keys(&account_pk(account), ACCOUNT_SK)))
+            .set_key(Some(primary_key(&account_pk(account), ACCOUNT_SK)))
             .update_expression(expression)
             .condition_expression("attribute_not_exists(invoiced_through) OR invoiced_through < :m")
             .expression_attribute_values(":m", s(month.to_string()))
@@ -247,7 +247,7 @@ impl RosterStore for DynamoDbStore {
             HashMap::from([
                 ("GSI3PK".to_owned(), s(roster_pk(shard))),
                 ("GSI3SK".to_owned(), s(account)),
-                ("PK".to_owned(), s(format!("ACCOUNT#{account}"))),
+                ("PK".to_owned(), s(account_pk(account))),
                 ("SK".to_owned(), s(ACCOUNT_SK)),
             ])
         });
@@ -255,7 +255,7 @@ impl RosterStore for DynamoDbStore {
             .client
             .query()
             .table_name(&self.table)
-            .index_name("GSI3")
+            .index_name(ROSTER_INDEX)
             .key_condition_expression("GSI3PK = :roster")
             .filter_expression("attribute_not_exists(invoiced_through) OR invoiced_through < :m")
             .expression_attribute_values(":roster", s(roster_pk(shard)))
@@ -282,14 +282,11 @@ impl RosterStore for DynamoDbStore {
 
 impl PaymentEventLog for DynamoDbStore {
     async fn payment_event_seen(&self, id: &str) -> Result<bool, StoreError> {
-        Ok(self
-            .get(&format!("STRIPE_EVENT#{id}"), "EVENT")
-            .await?
-            .is_some())
+        Ok(self.get(&stripe_event_pk(id), MARKER_SK).await?.is_some())
     }
 
     async fn mark_payment_event(&self, id: &str) -> Result<(), StoreError> {
-        let mut item = keys(&format!("STRIPE_EVENT#{id}"), "EVENT");
+        let mut item = primary_key(&stripe_event_pk(id), MARKER_SK);
         item.insert(
             "ttl".into(),
             n((Utc::now() + PAYMENT_EVENT_TTL).timestamp()),

@@ -14,6 +14,7 @@
 
 mod codec;
 mod invoicing;
+mod keys;
 mod sdk;
 
 pub use sdk::sdk_config;
@@ -47,20 +48,20 @@ use billing_rules::thresholds::Thresholds;
 use billing_rules::{Currency, Month, ServiceId};
 
 use codec::{
-    account_pk, condition_held, day_attr, ddb_err, keys, n, opt_month, opt_time, parse_day_attr,
-    req_decimal, req_i64, req_month, req_s, req_u64, s, time_s, Item,
+    condition_held, day_attr, ddb_err, n, opt_month, opt_time, parse_day_attr, req_decimal,
+    req_i64, req_month, req_s, req_u64, s, time_s, Item,
+};
+use keys::{
+    account_pk, alert_sk, grant_sk, invoice_sk, ledger_sk, marker_pk, open_pk, price_sk,
+    primary_key, roster_pk, roster_sk, session_of_sk, session_sk, sessions_pk, started_sk,
+    usage_prefix, usage_sk, ACCOUNT_SK, ALERTS_SK, GRANT_PREFIX, INVOICE_PREFIX, LEDGER_PREFIX,
+    MARKER_SK, OPEN_INDEX, PRICES_PK, SESSIONS_INDEX,
 };
 
 /// How long processed-event markers are kept: longer than the oldest event accepted (35 days).
 const MARKER_TTL: TimeDelta = TimeDelta::days(60);
-const ACCOUNT_SK: &str = "ACCOUNT";
-const MARKER_SK: &str = "EVENT";
-const ALERTS_SK: &str = "ALERTS";
 /// Sent-alert markers outlive their month by this much (then a month can never be alerted again anyway).
 const ALERT_MARKER_TTL: TimeDelta = TimeDelta::days(90);
-const PRICES_PK: &str = "PRICES";
-const OPEN_INDEX: &str = "GSI1";
-const SESSIONS_INDEX: &str = "GSI2";
 
 /// The DynamoDB store.
 #[derive(Debug, Clone)]
@@ -81,7 +82,7 @@ impl DynamoDbStore {
     }
 
     fn session_item(&self, account: &AccountId, rec: &SessionRecord) -> Item {
-        let mut item = keys(&account_pk(account), &format!("SESSION#{}", rec.session));
+        let mut item = primary_key(&account_pk(account), &session_sk(&rec.session));
         item.insert("resource".into(), s(rec.resource.as_str()));
         item.insert("version".into(), n(rec.version));
         if let Some(service) = &rec.service {
@@ -103,18 +104,12 @@ impl DynamoDbStore {
             item.insert("stop_assumed".into(), AttributeValue::Bool(true));
         }
         if let Some(start) = rec.started_at {
-            item.insert("GSI2PK".into(), s(format!("SESSIONS#{account}")));
-            item.insert(
-                "GSI2SK".into(),
-                s(format!("{}#{}", time_s(start), rec.session)),
-            );
+            item.insert("GSI2PK".into(), s(sessions_pk(account)));
+            item.insert("GSI2SK".into(), s(started_sk(start, &rec.session)));
         }
         if let (true, Some(start)) = (rec.is_open(), rec.started_at) {
-            item.insert("GSI1PK".into(), s(format!("OPEN#{account}")));
-            item.insert(
-                "GSI1SK".into(),
-                s(format!("{}#{}", time_s(start), rec.session)),
-            );
+            item.insert("GSI1PK".into(), s(open_pk(account)));
+            item.insert("GSI1SK".into(), s(started_sk(start, &rec.session)));
         }
         item
     }
@@ -136,7 +131,7 @@ impl DynamoDbStore {
             .client
             .get_item()
             .table_name(&self.table)
-            .set_key(Some(keys(pk, sk)))
+            .set_key(Some(primary_key(pk, sk)))
             .consistent_read(true)
             .send()
             .await
@@ -193,14 +188,9 @@ impl DynamoDbStore {
     }
 }
 
-/// Event ids are unique per account: two accounts may use one id for different events.
-fn marker_pk(account: &AccountId, event: &EventId) -> String {
-    format!("EVENT#{account}#{event}")
-}
-
 fn parse_session(item: &Item) -> Result<SessionRecord, StoreError> {
     let sk = req_s(item, "SK")?;
-    let session = sk.strip_prefix("SESSION#").unwrap_or(sk);
+    let session = session_of_sk(sk);
     let corrupt = |problem: String| StoreError::Corrupt {
         key: sk.to_owned(),
         problem,
@@ -290,7 +280,7 @@ impl UsageStore for DynamoDbStore {
         account: &AccountId,
         state: &AccountState,
     ) -> Result<(), StoreError> {
-        let mut item = keys(&account_pk(account), ACCOUNT_SK);
+        let mut item = primary_key(&account_pk(account), ACCOUNT_SK);
         if let Some(t) = state.deleted_at {
             item.insert("deleted_at".into(), s(time_s(t)));
         }
@@ -316,7 +306,7 @@ impl UsageStore for DynamoDbStore {
             .client
             .update_item()
             .table_name(&self.table)
-            .set_key(Some(keys(&account_pk(account), ACCOUNT_SK)))
+            .set_key(Some(primary_key(&account_pk(account), ACCOUNT_SK)))
             .update_expression("SET deleted_at = if_not_exists(deleted_at, :at)")
             .expression_attribute_values(":at", s(time_s(at)))
             .return_values(aws_sdk_dynamodb::types::ReturnValue::AllNew)
@@ -334,12 +324,12 @@ impl UsageStore for DynamoDbStore {
         session: &SessionId,
     ) -> Result<UsageContext, StoreError> {
         let pk = account_pk(account);
-        let session_sk = format!("SESSION#{session}");
+        let session_sk = session_sk(session);
         let marker_pk = marker_pk(account, event);
         let mut wanted = KeysAndAttributes::builder()
-            .keys(keys(&pk, ACCOUNT_SK))
-            .keys(keys(&pk, &session_sk))
-            .keys(keys(&marker_pk, MARKER_SK))
+            .keys(primary_key(&pk, ACCOUNT_SK))
+            .keys(primary_key(&pk, &session_sk))
+            .keys(primary_key(&marker_pk, MARKER_SK))
             .consistent_read(true)
             .build()
             .map_err(ddb_err)?;
@@ -377,7 +367,7 @@ impl UsageStore for DynamoDbStore {
         let pk = account_pk(&commit.account);
         let mut actions = Vec::with_capacity(3 + commit.usage.len());
 
-        let mut marker = keys(&marker_pk(&commit.account, &commit.event_id), MARKER_SK);
+        let mut marker = primary_key(&marker_pk(&commit.account, &commit.event_id), MARKER_SK);
         marker.insert("ttl".into(), n((Utc::now() + MARKER_TTL).timestamp()));
         marker.insert("account".into(), s(commit.account.as_str()));
         actions.push(
@@ -413,9 +403,9 @@ impl UsageStore for DynamoDbStore {
         // never records usage again: its condition fails first).
         values.insert(
             ":roster".to_owned(),
-            s(invoicing::roster_pk(roster_shard(&commit.account))),
+            s(roster_pk(roster_shard(&commit.account))),
         );
-        values.insert(":account".to_owned(), s(commit.account.as_str()));
+        values.insert(":account".to_owned(), s(roster_sk(&commit.account)));
         // The first month the account has anything to invoice: where its first invoicing starts.
         let first_month = commit
             .usage
@@ -455,7 +445,7 @@ impl UsageStore for DynamoDbStore {
                 .update(
                     Update::builder()
                         .table_name(&self.table)
-                        .set_key(Some(keys(&pk, ACCOUNT_SK)))
+                        .set_key(Some(primary_key(&pk, ACCOUNT_SK)))
                         .update_expression(format!("{update}{add}"))
                         .condition_expression(conditions.join(" AND "))
                         .set_expression_attribute_values(Some(values))
@@ -481,10 +471,7 @@ impl UsageStore for DynamoDbStore {
         );
 
         for inc in &commit.usage {
-            let sk = format!(
-                "USAGE#{}#{}#{}",
-                inc.invoice_month, inc.line.usage_month, inc.line.service
-            );
+            let sk = usage_sk(inc.invoice_month, inc.line.usage_month, &inc.line.service);
             let mut adds = vec!["hours :hours".to_owned(), "amount :amount".to_owned()];
             let mut names = HashMap::new();
             let mut values = HashMap::from([
@@ -503,7 +490,7 @@ impl UsageStore for DynamoDbStore {
             }
             let update = Update::builder()
                 .table_name(&self.table)
-                .set_key(Some(keys(&pk, &sk)))
+                .set_key(Some(primary_key(&pk, &sk)))
                 .update_expression(format!(
                     "ADD {} SET service = :service, usage_month = :usage_month",
                     adds.join(", ")
@@ -559,10 +546,7 @@ impl UsageStore for DynamoDbStore {
         effective_from: DateTime<Utc>,
         hourly: Decimal,
     ) -> Result<(), StoreError> {
-        let mut item = keys(
-            PRICES_PK,
-            &format!("PRICE#{service}#{}", time_s(effective_from)),
-        );
+        let mut item = primary_key(PRICES_PK, &price_sk(service, effective_from));
         item.insert("service".into(), s(service.as_str()));
         item.insert("effective_from".into(), s(time_s(effective_from)));
         item.insert("hourly".into(), n(hourly));
@@ -576,7 +560,7 @@ impl UsageStore for DynamoDbStore {
         invoice_month: Month,
     ) -> Result<MonthUsage, StoreError> {
         let items = self
-            .account_items(account, format!("USAGE#{invoice_month}#"))
+            .account_items(account, usage_prefix(invoice_month))
             .await?;
         let mut usage = MonthUsage::default();
         for item in &items {
@@ -611,7 +595,7 @@ impl UsageStore for DynamoDbStore {
             .query_all(
                 Some(OPEN_INDEX),
                 "GSI1PK = :open",
-                HashMap::from([(":open".to_owned(), s(format!("OPEN#{account}")))]),
+                HashMap::from([(":open".to_owned(), s(open_pk(account)))]),
                 false,
             )
             .await?;
@@ -626,14 +610,11 @@ impl UsageStore for DynamoDbStore {
         cursor: Option<&SessionCursor>,
         limit: u32,
     ) -> Result<(Vec<SessionRecord>, Option<SessionCursor>), StoreError> {
-        let gsi_pk = format!("SESSIONS#{account}");
+        let gsi_pk = sessions_pk(account);
         let start_key = cursor.map(|c| {
-            let mut key = keys(&account_pk(account), &format!("SESSION#{}", c.session));
+            let mut key = primary_key(&account_pk(account), &session_sk(&c.session));
             key.insert("GSI2PK".into(), s(&gsi_pk));
-            key.insert(
-                "GSI2SK".into(),
-                s(format!("{}#{}", time_s(c.started_at), c.session)),
-            );
+            key.insert("GSI2SK".into(), s(started_sk(c.started_at, &c.session)));
             key
         });
         // `<to>` sorts before every `<to>#<session>`, so BETWEEN excludes sessions starting at `to`.
@@ -676,9 +657,9 @@ impl UsageStore for DynamoDbStore {
             .client
             .get_item()
             .table_name(&self.table)
-            .set_key(Some(keys(
+            .set_key(Some(primary_key(
                 &account_pk(account),
-                &format!("SESSION#{session}"),
+                &session_sk(session),
             )))
             .consistent_read(true)
             .send()
@@ -686,10 +667,6 @@ impl UsageStore for DynamoDbStore {
             .map_err(ddb_err)?;
         out.item.as_ref().map(parse_session).transpose()
     }
-}
-
-fn alert_sk(month: Month, threshold: Decimal) -> String {
-    format!("ALERT#{month}#{}", threshold.normalize())
 }
 
 impl AlertStore for DynamoDbStore {
@@ -727,7 +704,7 @@ impl AlertStore for DynamoDbStore {
         account: &AccountId,
         settings: &AlertSettings,
     ) -> Result<(), StoreError> {
-        let mut item = keys(&account_pk(account), ALERTS_SK);
+        let mut item = primary_key(&account_pk(account), ALERTS_SK);
         item.insert("email".into(), s(settings.email.as_str()));
         item.insert(
             "thresholds".into(),
@@ -754,7 +731,7 @@ impl AlertStore for DynamoDbStore {
         month: Month,
         threshold: Decimal,
     ) -> Result<bool, StoreError> {
-        let mut item = keys(&account_pk(account), &alert_sk(month, threshold));
+        let mut item = primary_key(&account_pk(account), &alert_sk(month, threshold));
         item.insert("status".into(), s("sending"));
         item.insert(
             "ttl".into(),
@@ -787,7 +764,7 @@ impl AlertStore for DynamoDbStore {
         self.client
             .update_item()
             .table_name(&self.table)
-            .set_key(Some(keys(
+            .set_key(Some(primary_key(
                 &account_pk(account),
                 &alert_sk(month, threshold),
             )))
@@ -802,7 +779,7 @@ impl AlertStore for DynamoDbStore {
 }
 
 fn grant_item(account: &AccountId, g: &StoredGrant) -> Item {
-    let mut item = keys(&account_pk(account), &format!("GRANT#{}", g.grant.id));
+    let mut item = primary_key(&account_pk(account), &grant_sk(&g.grant.id));
     item.insert("grant_id".into(), s(&g.grant.id));
     item.insert(
         "kind".into(),
@@ -867,10 +844,7 @@ fn ledger_put(
         LedgerEntry::Used { grant_id, at, .. } => (grant_id, at, "used"),
         LedgerEntry::Revoked { grant_id, at, .. } => (grant_id, at, "revoked"),
     };
-    let mut item = keys(
-        &account_pk(account),
-        &format!("LEDGER#{}#{grant_id}#{kind}", time_s(*at)),
-    );
+    let mut item = primary_key(&account_pk(account), &ledger_sk(*at, grant_id, kind));
     let json = serde_json::to_string(entry).map_err(ddb_err)?;
     item.insert("entry".into(), s(json));
     Ok(TransactWriteItem::builder()
@@ -931,7 +905,7 @@ impl CreditStore for DynamoDbStore {
     }
 
     async fn grants(&self, account: &AccountId) -> Result<Vec<StoredGrant>, StoreError> {
-        self.account_items(account, "GRANT#")
+        self.account_items(account, GRANT_PREFIX)
             .await?
             .iter()
             .map(parse_grant)
@@ -945,7 +919,7 @@ impl CreditStore for DynamoDbStore {
         revocation: &Revocation,
         at: DateTime<Utc>,
     ) -> Result<Result<Decimal, GrantError>, StoreError> {
-        let sk = format!("GRANT#{grant_id}");
+        let sk = grant_sk(grant_id);
         for _ in 0..5 {
             let Some(item) = self.get(&account_pk(account), &sk).await? else {
                 return Ok(Err(GrantError::Unknown(grant_id.to_owned())));
@@ -953,7 +927,7 @@ impl CreditStore for DynamoDbStore {
             let left = req_decimal(&item, "remaining")?;
             let update = Update::builder()
                 .table_name(&self.table)
-                .set_key(Some(keys(&account_pk(account), &sk)))
+                .set_key(Some(primary_key(&account_pk(account), &sk)))
                 .update_expression("SET remaining = :zero")
                 .condition_expression("remaining = :seen")
                 .expression_attribute_values(":zero", n(0))
@@ -987,7 +961,7 @@ impl CreditStore for DynamoDbStore {
     }
 
     async fn ledger(&self, account: &AccountId) -> Result<Vec<LedgerEntry>, StoreError> {
-        self.account_items(account, "LEDGER#")
+        self.account_items(account, LEDGER_PREFIX)
             .await?
             .iter()
             .map(|item| {
@@ -998,10 +972,6 @@ impl CreditStore for DynamoDbStore {
             })
             .collect()
     }
-}
-
-fn invoice_sk(month: Month) -> String {
-    format!("INVOICE#{month}")
 }
 
 fn parse_invoice(item: &Item) -> Result<InvoiceRecord, StoreError> {
@@ -1051,7 +1021,7 @@ struct InvoiceDetail {
 }
 
 fn invoice_item(account: &AccountId, r: &InvoiceRecord) -> Result<Item, StoreError> {
-    let mut item = keys(&account_pk(account), &invoice_sk(r.month));
+    let mut item = primary_key(&account_pk(account), &invoice_sk(r.month));
     item.insert("month".into(), s(r.month.to_string()));
     item.insert("currency".into(), s(r.currency.code()));
     item.insert("status".into(), s(r.status.as_str()));
@@ -1111,7 +1081,7 @@ impl InvoiceStore for DynamoDbStore {
 
     async fn invoices(&self, account: &AccountId) -> Result<Vec<InvoiceRecord>, StoreError> {
         let mut all = self
-            .account_items(account, "INVOICE#")
+            .account_items(account, INVOICE_PREFIX)
             .await?
             .iter()
             .map(parse_invoice)
@@ -1132,7 +1102,7 @@ impl InvoiceStore for DynamoDbStore {
             .client
             .update_item()
             .table_name(&self.table)
-            .set_key(Some(keys(&account_pk(account), &invoice_sk(month))))
+            .set_key(Some(primary_key(&account_pk(account), &invoice_sk(month))))
             .update_expression("SET #status = :to")
             .condition_expression(format!("#status IN ({})", placeholders.join(", ")))
             .expression_attribute_names("#status", "status")
