@@ -18,14 +18,14 @@ use billing_rules::credits::CreditUse;
 use billing_rules::Month;
 
 use crate::codec::{condition_held, ddb_err, n, opt_month, s, time_s};
+use crate::credits::{ledger_put, transaction_failed};
+use crate::invoices::invoice_item;
 use crate::keys::{
     account_pk, grant_sk, invoice_sk, primary_key, roster_pk, stripe_event_pk, ACCOUNT_SK,
     MARKER_SK, ROSTER_INDEX,
 };
-use crate::{
-    invoice_item, invoicing_version_condition, ledger_put, parse_account, transaction_failed,
-    DynamoDbStore,
-};
+use crate::usage::{invoicing_version_condition, parse_account};
+use crate::DynamoDbStore;
 
 /// Stripe event markers are kept longer than Stripe retries a delivery (3 days).
 const PAYMENT_EVENT_TTL: TimeDelta = TimeDelta::days(30);
