@@ -1,16 +1,35 @@
-//! The DynamoDB adapter of the storage port: one table, keys documented in `docs/data-model.md`.
+//! The DynamoDB adapter of the storage ports: one table, keys documented in `docs/data-model.md`
+//! and written only by `keys.rs`.
 //!
-//! | item            | PK                 | SK                                       | GSI1 (open sessions)          |
-//! | --------------- | ------------------ | ---------------------------------------- | ----------------------------- |
-//! | account         | `ACCOUNT#<a>`      | `ACCOUNT`                                |                               |
-//! | session         | `ACCOUNT#<a>`      | `SESSION#<s>`                            | `OPEN#<a>` / `<start>#<s>`    |
-//! | usage line      | `ACCOUNT#<a>`      | `USAGE#<invoice month>#<usage month>#<service>` |                        |
-//! | (session, started) | GSI2: `SESSIONS#<a>` / `<start>#<s>` |  |  |
-//! | price           | `PRICES`           | `PRICE#<service>#<effective from>`       |                               |
-//! | event marker    | `EVENT#<a>#<id>`   | `EVENT` (with `ttl`): ids are unique per account |                   |
+//! | item                | PK                  | SK                                              |
+//! | ------------------- | ------------------- | ----------------------------------------------- |
+//! | account             | `ACCOUNT#<a>`       | `ACCOUNT`                                       |
+//! | session             | `ACCOUNT#<a>`       | `SESSION#<s>`                                   |
+//! | usage line          | `ACCOUNT#<a>`       | `USAGE#<invoice month>#<usage month>#<service>` |
+//! | price               | `PRICES`            | `PRICE#<service>#<effective from>`              |
+//! | event marker        | `EVENT#<a>#<id>`    | `EVENT` (with `ttl`)                            |
+//! | credit grant        | `ACCOUNT#<a>`       | `GRANT#<grant id>`                              |
+//! | ledger entry        | `ACCOUNT#<a>`       | `LEDGER#<at>#<grant id>#<kind>`                 |
+//! | invoice record      | `ACCOUNT#<a>`       | `INVOICE#<month>`                               |
+//! | Stripe event marker | `STRIPE_EVENT#<id>` | `EVENT` (with `ttl`)                            |
+//! | alert settings      | `ACCOUNT#<a>`       | `ALERTS`                                        |
+//! | sent-alert marker   | `ACCOUNT#<a>`       | `ALERT#<month>#<threshold>` (with `ttl`)        |
+//!
+//! Event ids are unique per account only, so the key of a usage event marker holds the account.
+//!
+//! | index                    | holds                     | PK               | SK            |
+//! | ------------------------ | ------------------------- | ---------------- | ------------- |
+//! | GSI1 (open sessions)     | sessions while open       | `OPEN#<a>`       | `<start>#<s>` |
+//! | GSI2 (sessions by start) | sessions once started     | `SESSIONS#<a>`   | `<start>#<s>` |
+//! | GSI3 (invoicing roster)  | accounts from first usage | `ROSTER#<shard>` | `<a>`         |
 //!
 //! Usage lines hold `hours` and `amount` (exact) and one `dYYYYMMDD` amount per day of usage, all
 //! updated with `ADD`, so concurrent sessions never lose an update.
+//!
+//! One module per port, each with its item codec: `usage` (`UsageStore`; recording an event is
+//! `usage::commit`), `alerts` (`AlertStore`), `credits` (`CreditStore`), `invoices`
+//! (`InvoiceStore`) and `invoicing` (`CustomerStore`, `InvoicingStore`, `RosterStore`,
+//! `PaymentEventLog`). `codec` writes and reads attribute values.
 
 mod alerts;
 mod codec;
