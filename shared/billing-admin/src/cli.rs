@@ -14,20 +14,20 @@ use billing_app::credits::{CreditStore, LedgerEntry, NewGrant, Revocation};
 use billing_app::events::{UsageEvent, USAGE_RECORDED};
 use billing_app::figures::month_figures;
 use billing_app::ids::AccountId;
-use billing_app::ingest::{IngestError, IngestPolicy, UsageRecorder, PRICE_NOTICE};
+use billing_app::ingest::{IngestPolicy, UsageRecorder, PRICE_NOTICE};
 use billing_app::invoices::InvoiceStore;
-use billing_app::invoicing::{InvoicingError, InvoicingStore};
+use billing_app::invoicing::InvoicingStore;
 use billing_app::notify::EmailAddress;
-use billing_app::payments::PaymentsError;
-use billing_app::store::{StoreError, UsageStore};
+use billing_app::store::UsageStore;
 use billing_dynamodb::DynamoDbStore;
 use billing_rules::credits::{balance_at, GrantKind};
 use billing_rules::estimate::MonthEstimate;
 use billing_rules::rating::RatedLine;
 use billing_rules::thresholds::Thresholds;
-use billing_rules::{Currency, Month, ServiceId};
+use billing_rules::{Month, ServiceId};
 
-use crate::invoicing::{invoicing, webhooks, BillingSetup, InvoicingCommand, WebhooksCommand};
+use crate::context::{invalid, AdminError, Context};
+use crate::invoicing::{invoicing, webhooks, InvoicingCommand, WebhooksCommand};
 
 /// The operators' tool for the billing system.
 #[derive(Debug, Parser)]
@@ -223,67 +223,9 @@ pub enum AccountCommand {
     },
 }
 
-/// What the commands run against.
-#[derive(Debug)]
-pub struct Context {
-    /// The DynamoDB client.
-    pub client: aws_sdk_dynamodb::Client,
-    /// The billing table.
-    pub table: String,
-    /// The price list's currency.
-    pub currency: Currency,
-    /// Now (the wall clock in `main`, fixed in tests).
-    pub now: DateTime<Utc>,
-    /// Stripe and SES for the invoicing and webhook commands, or why they are not configured.
-    pub billing: Result<BillingSetup, String>,
-}
-
-/// A command failed.
-#[derive(Debug, thiserror::Error)]
-pub enum AdminError {
-    /// The operator's input is wrong; nothing changed.
-    #[error("{0}")]
-    Invalid(String),
-    /// The usage was refused by a billing rule; nothing changed.
-    #[error(transparent)]
-    Refused(#[from] billing_app::ingest::Refusal),
-    /// The store failed.
-    #[error(transparent)]
-    Store(#[from] StoreError),
-    /// The table could not be created.
-    #[error(transparent)]
-    Table(#[from] crate::table::TableError),
-    /// Writing the output failed.
-    #[error("could not write the output")]
-    Output(#[from] std::io::Error),
-    /// Every attempt met a concurrent change.
-    #[error("{0}")]
-    Contended(IngestError),
-    /// Invoicing stopped; running it again resumes where it stopped.
-    #[error("invoicing stopped: {0}")]
-    Invoicing(#[from] InvoicingError),
-    /// Stripe failed or refused.
-    #[error(transparent)]
-    Payments(#[from] PaymentsError),
-}
-
-impl From<IngestError> for AdminError {
-    fn from(e: IngestError) -> Self {
-        match e {
-            IngestError::Refused(r) => AdminError::Refused(r),
-            IngestError::Store(s) => AdminError::Store(s),
-            other => AdminError::Contended(other),
-        }
-    }
-}
-
-pub(crate) fn invalid(e: impl std::fmt::Display) -> AdminError {
-    AdminError::Invalid(e.to_string())
-}
-
 /// Runs a command, writing its output.
 pub async fn run(cli: Cli, ctx: &Context, out: &mut dyn Write) -> Result<(), AdminError> {
-    let store = DynamoDbStore::new(ctx.client.clone(), ctx.table.clone(), ctx.currency);
+    let store = ctx.store();
     match cli.command {
         Command::Table(TableCommand::Create) => {
             crate::table::create_from_template(&ctx.client, crate::table::TEMPLATE, &ctx.table)

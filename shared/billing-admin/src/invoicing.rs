@@ -15,11 +15,12 @@ use billing_app::invoicing::{
 use billing_app::webhooks::{Handled, WebhookProcessor};
 use billing_dynamodb::DynamoDbStore;
 use billing_notify::SesMailer;
-use billing_rules::calendar::{latest_billable, Holidays};
+use billing_rules::calendar::latest_billable;
 use billing_rules::Month;
-use billing_stripe::{StripePayments, StripeSettings};
+use billing_stripe::StripePayments;
 
-use crate::cli::{invalid, print_lines, AdminError, Context};
+use crate::cli::print_lines;
+use crate::context::{invalid, AdminError, Context};
 
 /// Accounts read per roster page.
 const PAGE: u32 = 100;
@@ -73,35 +74,14 @@ pub enum WebhooksCommand {
     },
 }
 
-/// What the invoicing and webhook commands need beyond the table.
-#[derive(Debug, Clone)]
-pub struct BillingSetup {
-    /// How to reach Stripe.
-    pub stripe: StripeSettings,
-    /// SES, for the invoice emails.
-    pub ses: aws_sdk_sesv2::Client,
-    /// `ALERT_SENDER`.
-    pub sender: String,
-    /// `BILLING_PAGE_URL`.
-    pub billing_page: String,
-    /// `HOLIDAYS`.
-    pub holidays: Holidays,
-}
-
 type Worker = InvoiceWorker<DynamoDbStore, StripePayments, SesMailer, FixedClock>;
 
-fn setup(ctx: &Context) -> Result<&BillingSetup, AdminError> {
-    ctx.billing
-        .as_ref()
-        .map_err(|why| AdminError::Invalid(format!("this command needs Stripe and SES: {why}")))
-}
-
 fn worker(ctx: &Context, store: &DynamoDbStore) -> Result<Worker, AdminError> {
-    let b = setup(ctx)?;
+    let b = ctx.billing_setup()?;
     Ok(InvoiceWorker::new(
         store.clone(),
-        StripePayments::new(&b.stripe)?,
-        SesMailer::new(b.ses.clone(), b.sender.clone()),
+        b.payments()?,
+        b.mailer(),
         FixedClock::at(ctx.now),
         ctx.currency,
         b.holidays.clone(),
@@ -110,7 +90,7 @@ fn worker(ctx: &Context, store: &DynamoDbStore) -> Result<Worker, AdminError> {
 }
 
 fn due_month(ctx: &Context, month: Option<Month>) -> Result<Month, AdminError> {
-    let holidays = setup(ctx)?.holidays.clone();
+    let holidays = ctx.billing_setup()?.holidays.clone();
     Ok(month.unwrap_or_else(|| latest_billable(ctx.now, &holidays)))
 }
 
@@ -360,16 +340,12 @@ pub async fn webhooks(
     out: &mut dyn Write,
 ) -> Result<(), AdminError> {
     let WebhooksCommand::Replay { event } = command;
-    let b = setup(ctx)?;
-    let payments = StripePayments::new(&b.stripe)?;
+    let b = ctx.billing_setup()?;
+    let payments = b.payments()?;
     let verified = payments.stored_event(&event).await?;
-    let processor = WebhookProcessor::new(
-        store.clone(),
-        payments,
-        SesMailer::new(b.ses.clone(), b.sender.clone()),
-        b.billing_page.clone(),
-    )
-    .with_livemode(b.stripe.api_key.starts_with("sk_live_"));
+    let processor =
+        WebhookProcessor::new(store.clone(), payments, b.mailer(), b.billing_page.clone())
+            .with_livemode(b.stripe.api_key.starts_with("sk_live_"));
     let handled = processor.process(&verified).await?;
     let what = match handled {
         Handled::Applied => "applied",

@@ -2,10 +2,12 @@
 //! same environment variables (`TABLE_NAME`, `CURRENCY`, and the standard `AWS_*` ones, including
 //! `AWS_ENDPOINT_URL` for the local emulators).
 //!
-//! - [`cli`]: the commands, parsed with clap and run against a [`cli::Context`].
+//! - [`cli`]: the commands, parsed with clap and run against a [`context::Context`].
+//! - [`context`]: what the commands run against, and how they fail.
 //! - [`invoicing`]: a month's invoicing and Stripe webhook replays, through the functions' own paths.
 //! - [`table`]: the billing table as `template.yaml` defines it, for local emulators.
 
 pub mod cli;
+pub mod context;
 pub mod invoicing;
 pub mod table;
