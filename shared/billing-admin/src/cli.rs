@@ -21,13 +21,12 @@ use billing_app::notify::EmailAddress;
 use billing_app::store::UsageStore;
 use billing_dynamodb::DynamoDbStore;
 use billing_rules::credits::{balance_at, GrantKind};
-use billing_rules::estimate::MonthEstimate;
-use billing_rules::rating::RatedLine;
 use billing_rules::thresholds::Thresholds;
 use billing_rules::{Month, ServiceId};
 
 use crate::context::{invalid, AdminError, Context};
 use crate::invoicing::{invoicing, webhooks, InvoicingCommand, WebhooksCommand};
+use crate::output::print_estimate;
 
 /// The operators' tool for the billing system.
 #[derive(Debug, Parser)]
@@ -544,53 +543,5 @@ async fn show_account(
             r.amount_charged
         )?;
     }
-    Ok(())
-}
-
-/// Rated lines as a table: service, month, hours, amount.
-pub(crate) fn print_lines(lines: &[RatedLine], out: &mut dyn Write) -> Result<(), AdminError> {
-    writeln!(
-        out,
-        "{:<24} {:<8} {:>8} {:>12}",
-        "service", "month", "hours", "amount"
-    )?;
-    for l in lines {
-        writeln!(
-            out,
-            "{:<24} {:<8} {:>8} {:>12}",
-            l.service.as_str(),
-            l.usage_month.to_string(),
-            l.hours,
-            l.amount
-        )?;
-    }
-    Ok(())
-}
-
-fn print_estimate(
-    e: &MonthEstimate,
-    account: &AccountId,
-    ctx: &Context,
-    open: usize,
-    out: &mut dyn Write,
-) -> Result<(), AdminError> {
-    writeln!(
-        out,
-        "account {account}, {} (as of {}), {}",
-        e.month,
-        ctx.now.to_rfc3339(),
-        ctx.currency
-    )?;
-    print_lines(&e.month_to_date, out)?;
-    writeln!(
-        out,
-        "month to date: {} {}",
-        e.month_to_date_total, ctx.currency
-    )?;
-    writeln!(
-        out,
-        "projected month end: {} {} ({open} open sessions)",
-        e.projected_total, ctx.currency
-    )?;
     Ok(())
 }

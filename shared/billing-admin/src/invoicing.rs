@@ -10,7 +10,7 @@ use billing_app::clock::FixedClock;
 use billing_app::ids::AccountId;
 use billing_app::invoices::{InvoiceRecord, InvoiceStore};
 use billing_app::invoicing::{
-    InvoiceWorker, InvoicingStore, Outcome, Preview, RosterStore, WorkItem, ROSTER_SHARDS,
+    InvoiceWorker, InvoicingStore, Outcome, RosterStore, WorkItem, ROSTER_SHARDS,
 };
 use billing_app::webhooks::{Handled, WebhookProcessor};
 use billing_dynamodb::DynamoDbStore;
@@ -19,8 +19,8 @@ use billing_rules::calendar::latest_billable;
 use billing_rules::Month;
 use billing_stripe::StripePayments;
 
-use crate::cli::print_lines;
 use crate::context::{invalid, AdminError, Context};
+use crate::output::{print_preview, record_row};
 
 /// Accounts read per roster page.
 const PAGE: u32 = 100;
@@ -92,22 +92,6 @@ fn worker(ctx: &Context, store: &DynamoDbStore) -> Result<Worker, AdminError> {
 fn due_month(ctx: &Context, month: Option<Month>) -> Result<Month, AdminError> {
     let holidays = ctx.billing_setup()?.holidays.clone();
     Ok(month.unwrap_or_else(|| latest_billable(ctx.now, &holidays)))
-}
-
-fn record_row(r: &InvoiceRecord) -> String {
-    format!(
-        "{:<10} {:<10} gross {} credits {} charged {} {}{}",
-        r.step.as_str(),
-        r.status.as_str(),
-        r.gross,
-        r.credits_applied,
-        r.amount_charged,
-        r.currency,
-        r.payment_error
-            .as_deref()
-            .map(|e| format!(" ({e})"))
-            .unwrap_or_default()
-    )
 }
 
 /// The outcome's name and the invoice it ended with.
@@ -299,34 +283,6 @@ async fn known(store: &DynamoDbStore, account: &AccountId) -> Result<(), AdminEr
         return Err(AdminError::Invalid(format!(
             "no account `{account}`: it has never recorded usage"
         )));
-    }
-    Ok(())
-}
-
-fn print_preview(account: &AccountId, p: &Preview, out: &mut dyn Write) -> Result<(), AdminError> {
-    let d = &p.draft;
-    writeln!(
-        out,
-        "account {account}, invoice of {} (preview: nothing is changed), {}",
-        d.month, d.currency
-    )?;
-    print_lines(&d.lines, out)?;
-    if let Some(c) = &d.carried_in {
-        writeln!(out, "carried from {}: {}", c.from_month, c.amount)?;
-    }
-    writeln!(out, "gross: {}", d.gross)?;
-    writeln!(out, "credits: -{}", d.credits.total)?;
-    writeln!(out, "net: {} ({:?})", d.net, d.settlement)?;
-    if p.running_sessions > 0 {
-        writeln!(
-            out,
-            "{} running sessions add their hours up to the month's end when it is invoiced",
-            p.running_sessions
-        )?;
-    }
-    match &p.recorded {
-        Some(r) => writeln!(out, "recorded: {}", record_row(r))?,
-        None => writeln!(out, "recorded: not yet")?,
     }
     Ok(())
 }

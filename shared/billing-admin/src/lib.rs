@@ -10,4 +10,5 @@
 pub mod cli;
 pub mod context;
 pub mod invoicing;
+mod output;
 pub mod table;
