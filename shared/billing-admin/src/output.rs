@@ -1,6 +1,8 @@
-//! How the commands print: tables of rated lines, estimates, previews and invoice records.
+//! How the commands print: tables of rated lines, estimates, previews and invoice records, and JSON.
 
 use std::io::Write;
+
+use serde::Serialize;
 
 use billing_app::ids::AccountId;
 use billing_app::invoices::InvoiceRecord;
@@ -8,7 +10,13 @@ use billing_app::invoicing::Preview;
 use billing_rules::estimate::MonthEstimate;
 use billing_rules::rating::RatedLine;
 
-use crate::context::{AdminError, Context};
+use crate::context::{invalid, AdminError, Context};
+
+/// A value as one line of JSON (`--json`).
+pub(crate) fn print_json(value: &impl Serialize, out: &mut dyn Write) -> Result<(), AdminError> {
+    writeln!(out, "{}", serde_json::to_string(value).map_err(invalid)?)?;
+    Ok(())
+}
 
 /// Rated lines as a table: service, month, hours, amount.
 pub(crate) fn print_lines(lines: &[RatedLine], out: &mut dyn Write) -> Result<(), AdminError> {
