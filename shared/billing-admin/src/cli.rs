@@ -1,10 +1,12 @@
 //! The command line: [`Cli`], its command groups, and [`run`], which hands each group to its module
-//! in [`crate::commands`]. Output is a readable table, or JSON with `--json`. Bad input is a clear
-//! error and changes nothing.
+//! in [`crate::commands`] with the DynamoDB store ([`run_on`]: with any store). Output is a readable
+//! table, or JSON with `--json`. Bad input is a clear error and changes nothing.
 
 use std::io::Write;
 
 use clap::{Parser, Subcommand};
+
+use billing_app::invoicing::PaymentEventLog;
 
 use crate::commands::account::{self, AccountCommand};
 use crate::commands::alerts::{self, AlertsCommand};
@@ -59,16 +61,26 @@ pub enum Command {
 
 /// Runs a command against the billing table, writing its output.
 pub async fn run(cli: Cli, ctx: &Context, out: &mut dyn Write) -> Result<(), AdminError> {
-    let store = ctx.store();
+    run_on(&ctx.store(), cli, ctx, out).await
+}
+
+/// Runs a command against any store with the ports the commands use (the in-memory one in tests).
+/// `table create` always acts on the context's DynamoDB table.
+pub async fn run_on<S: invoicing::Store + PaymentEventLog>(
+    store: &S,
+    cli: Cli,
+    ctx: &Context,
+    out: &mut dyn Write,
+) -> Result<(), AdminError> {
     let json = cli.json;
     match cli.command {
         Command::Table(command) => table::run(ctx, command, out).await,
-        Command::Prices(command) => prices::run(&store, ctx, command, json, out).await,
-        Command::Usage(command) => usage::run(&store, ctx, command, out).await,
-        Command::Account(command) => account::run(&store, ctx, command, json, out).await,
-        Command::Alerts(command) => alerts::run(&store, ctx, command, out).await,
-        Command::Credits(command) => credits::run(&store, ctx, command, json, out).await,
-        Command::Invoicing(command) => invoicing::run(&store, ctx, command, json, out).await,
-        Command::Webhooks(command) => webhooks::run(&store, ctx, command, json, out).await,
+        Command::Prices(command) => prices::run(store, ctx, command, json, out).await,
+        Command::Usage(command) => usage::run(store, ctx, command, out).await,
+        Command::Account(command) => account::run(store, ctx, command, json, out).await,
+        Command::Alerts(command) => alerts::run(store, ctx, command, out).await,
+        Command::Credits(command) => credits::run(store, ctx, command, json, out).await,
+        Command::Invoicing(command) => invoicing::run(store, ctx, command, json, out).await,
+        Command::Webhooks(command) => webhooks::run(store, ctx, command, json, out).await,
     }
 }

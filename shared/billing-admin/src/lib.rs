@@ -16,3 +16,6 @@ pub mod commands;
 pub mod context;
 mod output;
 pub mod table;
+
+#[cfg(test)]
+mod tests;
