@@ -122,9 +122,9 @@ pub fn local_get(path: &str) -> String {
 
 /// Runs one `billing-admin` command, as typed after the program name, and returns its output.
 pub async fn admin(
-    ctx: &billing_admin::cli::Context,
+    ctx: &billing_admin::context::Context,
     args: &[&str],
-) -> Result<String, billing_admin::cli::AdminError> {
+) -> Result<String, billing_admin::context::AdminError> {
     use clap::Parser;
     let cli = billing_admin::cli::Cli::try_parse_from(
         std::iter::once("billing-admin").chain(args.iter().copied()),

@@ -1,6 +1,7 @@
 //! `billing-admin` against DynamoDB (moto): each command through its real parsing and store.
 
-use billing_admin::cli::{Cli, Context};
+use billing_admin::cli::Cli;
+use billing_admin::context::{Context, SetupError};
 use billing_rules::Currency;
 use chrono::{DateTime, Utc};
 use clap::Parser;
@@ -17,7 +18,7 @@ async fn context() -> Context {
         table,
         currency: Currency::Usd,
         now: NOW.parse::<DateTime<Utc>>().expect("now"),
-        billing: Err("not configured in this test".into()),
+        billing: Err(SetupError::Stripe("not configured in this test".into())),
     };
     admin(&ctx, &["table", "create"])
         .await

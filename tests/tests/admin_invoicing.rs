@@ -1,8 +1,8 @@
 //! `billing-admin`'s invoicing and webhook commands against DynamoDB (moto), SES (moto) and the
 //! Stripe fake, through the same worker and webhook processing as the functions.
 
-use billing_admin::cli::{AdminError, Cli, Context};
-use billing_admin::invoicing::BillingSetup;
+use billing_admin::cli::Cli;
+use billing_admin::context::{AdminError, BillingSetup, Context, SetupError};
 use billing_dynamodb::DynamoDbStore;
 use billing_rules::calendar::Holidays;
 use billing_rules::Currency;
@@ -327,7 +327,7 @@ async fn a_stored_event_is_replayed_once_and_bad_input_changes_nothing() {
     assert_eq!(fake.invoices().len(), invoices_before);
 
     let mut unconfigured = context(&fake).await;
-    unconfigured.billing = Err("set STRIPE_API_KEY_PARAMETER".into());
+    unconfigured.billing = Err(SetupError::Stripe("set STRIPE_API_KEY_PARAMETER".into()));
     let e = admin(&unconfigured, &["invoicing", "pending"])
         .await
         .expect_err("no Stripe");

@@ -2,8 +2,8 @@
 
 use std::process::ExitCode;
 
-use billing_admin::cli::{run, AdminError, Cli, Context};
-use billing_admin::invoicing::BillingSetup;
+use billing_admin::cli::{run, Cli};
+use billing_admin::context::{AdminError, BillingSetup, Context, SetupError};
 use billing_app::clock::{Clock, SystemClock};
 use billing_app::config::{holidays, required};
 use billing_stripe::StripeSettings;
@@ -11,14 +11,16 @@ use clap::Parser;
 
 /// Stripe (`STRIPE_API_KEY_PARAMETER` or `STRIPE_API_KEY`, `STRIPE_API_BASE`), SES
 /// (`ALERT_SENDER`), `BILLING_PAGE_URL` and `HOLIDAYS`, as the invoicing functions read them.
-async fn billing_setup(aws: &aws_config::SdkConfig) -> Result<BillingSetup, String> {
+async fn billing_setup(aws: &aws_config::SdkConfig) -> Result<BillingSetup, SetupError> {
     let env = |k: &str| std::env::var(k).ok();
     Ok(BillingSetup {
-        stripe: StripeSettings::from_env(env, || Some(aws_sdk_ssm::Client::new(aws))).await?,
+        stripe: StripeSettings::from_env(env, || Some(aws_sdk_ssm::Client::new(aws)))
+            .await
+            .map_err(SetupError::Stripe)?,
         ses: aws_sdk_sesv2::Client::new(aws),
-        sender: required(&env, "ALERT_SENDER").map_err(|e| e.to_string())?,
-        billing_page: required(&env, "BILLING_PAGE_URL").map_err(|e| e.to_string())?,
-        holidays: holidays(&env).map_err(|e| e.to_string())?,
+        sender: required(&env, "ALERT_SENDER")?,
+        billing_page: required(&env, "BILLING_PAGE_URL")?,
+        holidays: holidays(&env)?,
     })
 }
 
