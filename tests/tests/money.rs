@@ -7,7 +7,7 @@ use billing_app::clock::Clock;
 use billing_app::figures::month_figures;
 use billing_app::invoices::{BillingStep, InvoiceStatus, InvoiceStore};
 use billing_app::invoicing::{InvoicingStore, Outcome, WorkItem};
-use billing_app::payments::{RemoteInvoice, RemoteStatus};
+use billing_app::payments::{Payments, RemoteInvoice, RemoteStatus};
 use billing_app::store::UsageStore;
 use billing_app::webhooks::{InvoiceChange, PaymentEvent, VerifiedEvent, WebhookProcessor};
 use billing_rules::{Currency, Month};
@@ -468,4 +468,152 @@ async fn an_invoice_event_that_is_not_the_recorded_invoice_changes_nothing() {
         .expect("read")
         .expect("recorded");
     assert_eq!(paid.status, InvoiceStatus::Paid);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_running_past_the_session_limit_is_billed_month_by_month_and_can_be_stopped() {
+    use billing_app::events::UsageEvent;
+    use billing_app::ingest::{IngestPolicy, UsageRecorder};
+    use billing_rules::usage::SessionLimits;
+    let w = World::new("2026-10-01T00:00:00Z").await;
+    // A limit of 40 days, shorter than the resource runs.
+    let recorder = UsageRecorder::new(
+        w.store.clone(),
+        w.clock.clone(),
+        IngestPolicy {
+            limits: SessionLimits {
+                max_duration: TimeDelta::days(40),
+            },
+            ..IngestPolicy::default()
+        },
+    );
+    let event = |kind: &str, detail: serde_json::Value| {
+        UsageEvent::from_eventbridge(kind, detail).expect("valid event")
+    };
+    recorder
+        .record(&event(
+            "ResourceStarted",
+            serde_json::json!({"event_id": "e1", "account_id": "acct-l", "session_id": "s1",
+                "resource_id": "vm-1", "service": "vm", "started_at": "2026-10-01T00:00:00Z"}),
+        ))
+        .await
+        .expect("started");
+    for (now, m) in [
+        ("2026-11-02T06:00:00Z", "2026-10"),
+        ("2026-12-01T06:00:00Z", "2026-11"),
+    ] {
+        w.clock.set(at(now));
+        w.worker().run(&item("acct-l", m)).await.expect("invoiced");
+    }
+    // 65 days after its start, the stop is accepted: only 4 days were not billed yet.
+    w.clock.set(at("2026-12-05T00:00:00Z"));
+    recorder
+        .record(&event(
+            "ResourceStopped",
+            serde_json::json!({"event_id": "e2", "account_id": "acct-l", "session_id": "s1",
+                "resource_id": "vm-1", "stopped_at": "2026-12-05T00:00:00Z"}),
+        ))
+        .await
+        .expect("the stop is accepted");
+    assert_eq!(
+        lines(&w, "acct-l", "2026-10").await,
+        vec![line("2026-10", "vm", 744, "93")]
+    );
+    assert_eq!(
+        lines(&w, "acct-l", "2026-11").await,
+        vec![line("2026-11", "vm", 720, "90")]
+    );
+    assert_eq!(
+        lines(&w, "acct-l", "2026-12").await,
+        vec![line("2026-12", "vm", 96, "12")]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deleted_accounts_last_balance_below_the_minimum_is_written_off() {
+    let w = World::new("2026-11-10T10:00:00Z").await;
+    w.usage(
+        "e1",
+        "acct-d",
+        "vm",
+        "2026-11-10T08:00:00Z",
+        "2026-11-10T09:00:00Z",
+    )
+    .await;
+    w.store
+        .mark_deleted(&acct("acct-d"), at("2026-11-10T10:00:00Z"))
+        .await
+        .expect("deleted");
+    w.clock.set(at("2026-12-01T10:00:00Z"));
+    let outcome = w
+        .worker()
+        .run(&item("acct-d", "2026-11"))
+        .await
+        .expect("run");
+    let Outcome::Statement(r) = outcome else {
+        panic!("a statement, got {outcome:?}");
+    };
+    assert_eq!(
+        (r.amount_charged, r.carried_forward, r.written_off),
+        (d("0"), None, Some(d("0.13")))
+    );
+    assert!(
+        w.stripe_invoices("acct-d").is_empty(),
+        "nothing sent to Stripe"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_invoice_event_of_the_other_stripe_mode_is_ignored() {
+    let w = World::new("2026-12-01T10:00:00Z").await;
+    w.card("acct-a", "pm_card_chargeDeclined").await;
+    w.usage(
+        "e1",
+        "acct-a",
+        "gpu",
+        "2026-11-10T08:00:00Z",
+        "2026-11-10T12:00:00Z",
+    )
+    .await;
+    w.worker()
+        .run(&item("acct-a", "2026-11"))
+        .await
+        .expect("run");
+    let recorded = w
+        .store
+        .invoice(&acct("acct-a"), month("2026-11"))
+        .await
+        .expect("read")
+        .expect("recorded");
+    let ours = recorded.stripe_invoice_id.clone().expect("a Stripe id");
+    let remote = payments(&w.fake)
+        .invoice(&ours)
+        .await
+        .expect("Stripe's invoice");
+    // A live-mode endpoint receives a test-mode event for our invoice: it changes nothing.
+    let live = WebhookProcessor::new(
+        w.store.clone(),
+        payments(&w.fake),
+        w.mail.clone(),
+        BILLING_PAGE.into(),
+    )
+    .with_livemode(true);
+    let mut paid = remote;
+    paid.status = RemoteStatus::Paid;
+    live.process(&VerifiedEvent {
+        id: "evt_test_mode".into(),
+        event: PaymentEvent::Invoice {
+            change: InvoiceChange::Paid,
+            invoice: paid,
+        },
+    })
+    .await
+    .expect("processed");
+    let after = w
+        .store
+        .invoice(&acct("acct-a"), month("2026-11"))
+        .await
+        .expect("read")
+        .expect("recorded");
+    assert_eq!(after.status, InvoiceStatus::PaymentFailed);
 }

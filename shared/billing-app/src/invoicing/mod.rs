@@ -8,7 +8,8 @@
 //! attempt instead of doing it again. Credits are consumed in the same transaction that creates the
 //! record, which exists once per account and month. Emails go after the money, and never stop it.
 //!
-//! - [`worker`]: the worker's step machine;
+//! - [`worker`]: the worker: an account-month from its usage to the money and the email;
+//! - `settle`: the Stripe steps, each reading Stripe's invoice before changing it;
 //! - [`open_sessions`]: billing running sessions to the month's end;
 //! - [`draft`]: computing and recording the month's invoice;
 //! - [`email`]: the receipt and statement, as pure functions;
@@ -38,6 +39,7 @@ pub mod faults;
 pub mod open_sessions;
 pub mod roster;
 pub mod run;
+mod settle;
 pub mod worker;
 
 pub use draft::record_of;
