@@ -5,11 +5,14 @@
 //! events late, twice or out of order, prices, credits, deletions, cards, billing runs on the first
 //! business day or missed). `simulation/driver.rs` plays it against the real use cases over the
 //! in-memory doubles, crashing the invoicing worker at random points and retrying minutes or days
-//! later, delaying, duplicating and reordering webhooks and failing emails; `simulation/oracle.rs`
+//! later, delaying, duplicating and reordering webhooks and failing emails, and running some
+//! worker executions interleaved (`simulation/interleave.rs`) with a duplicate of themselves, late
+//! usage events, webhooks and revocations of the same account; `simulation/oracle.rs`
 //! computes from the truth alone what must have been billed, and `simulation/invariants.rs` checks
 //! the end state against it.
 //!
-//! - `SIM_HISTORIES=n` runs n random histories (default 3000) besides the regression seeds;
+//! - `SIM_HISTORIES=n` runs n random histories (default 2000) besides the regression seeds;
+//! - `SIM_BASE=n` draws the random seeds from another stream;
 //! - `SIM_SEED=0x…` runs that one history and prints its actions and trace;
 //! - `SIM_AVOID_KNOWN=1` generates no history of the kinds of a known, reported failure (to look
 //!   for others).
@@ -25,6 +28,8 @@
 mod driver;
 #[path = "simulation/history.rs"]
 mod history;
+#[path = "simulation/interleave.rs"]
+mod interleave;
 #[path = "simulation/invariants.rs"]
 mod invariants;
 #[path = "simulation/oracle.rs"]
@@ -35,7 +40,9 @@ mod rng;
 use std::collections::BTreeMap;
 use std::time::Instant;
 
-/// Seeds of histories that once failed: they always run.
+/// Seeds of histories that once failed: they always run. (The first five failed on the src of
+/// 2026-12-01 08:10 with the generator of then; the generator has grown since, so they now make
+/// other histories of the same kinds. Both failures were fixed in src at 08:20.)
 const REGRESSIONS: &[u64] = &[
     // A session's real stop, delivered after the account's deletion closed it at the deletion
     // instant, is ignored ("already stopped"): the hours between the real stop and the deletion
@@ -48,6 +55,19 @@ const REGRESSIONS: &[u64] = &[
     0x270a6b0c_8a15baef,
     0xd732bda2_32ad3194,
     0xdea233c0_f871318a,
+    // An account's first usage is in month M. While the worker invoices M (it read the account,
+    // billable from M, and has not closed M yet), a late usage record with an hour in M-1 is
+    // committed: that hour goes on the invoice of M-1, which is never closed nor invoiced (the
+    // account is then invoiced through M). The hour is never charged. Only with interleaving.
+    0xaf13d44c_35724584,
+    0xe26e2b0c_1ed076ff,
+    // Two workers on the same account-month at once (the queue delivered the item twice). One finds
+    // the month's usage empty (read before the other billed a running session into it and recorded
+    // the invoice) and finishes the month: `invoiced_through` moves on. The other crashes after
+    // adding Stripe's lines. Every retry then answers "already done": the invoice stays at step
+    // `created`, never finalized nor charged (and a later correction even credits hours never
+    // charged). Only with interleaving.
+    0xe7f00b46_d5632714,
     // (The test's own:) a running session billed to the month's end at a new price, then corrected:
     // its line mixes two prices.
     0x1cb22557_42dfd6de,
@@ -110,6 +130,7 @@ fn count(stats: &mut BTreeMap<&'static str, u64>, played: &driver::Played) {
         add("duplicate deliveries", usage && l.contains("→ Duplicate"));
         add("worker crashes", l.contains("error: injected crash"));
         add("worker retries", l.contains("(retry "));
+        add("concurrent batches", l.contains("steps at once"));
         add("webhook deliveries", l.contains(" webhook "));
         add(
             "webhook emails failed",
@@ -156,10 +177,11 @@ async fn whole_months_against_the_oracle() {
     }
     let n: u64 = std::env::var("SIM_HISTORIES")
         .ok()
-        .map_or(3000, |s| s.parse().expect("SIM_HISTORIES"));
+        .map_or(2000, |s| s.parse().expect("SIM_HISTORIES"));
     let started = Instant::now();
     let mut seeds: Vec<u64> = REGRESSIONS.to_vec();
-    let mut mix = rng::Rng::new(0x5EED_2027);
+    let base = std::env::var("SIM_BASE").map_or(0x5EED_2027, |s| parse_seed(&s));
+    let mut mix = rng::Rng::new(base);
     seeds.extend((0..n).map(|_| mix.next_u64()));
     let mut seen = std::collections::HashSet::new();
     seeds.retain(|s| seen.insert(*s));

@@ -84,18 +84,19 @@ where
     pub async fn run(&self, item: &WorkItem) -> Result<Outcome, InvoicingError> {
         let acct = self.store.billing_account(&item.account).await?;
         if acct.invoiced_through.is_some_and(|m| m >= item.month) {
-            // The money is done; an email that failed then is tried again now.
-            if let Some(r) = self.store.invoice(&item.account, item.month).await? {
-                if r.step == BillingStep::Settled {
-                    self.notify(&item.account, r).await?;
-                }
-            }
+            self.resume(&item.account, &acct, item.month).await?;
             return Ok(Outcome::AlreadyDone);
         }
         let now = self.clock.now();
         if item.month > latest_billable(now, &self.holidays) {
             return Ok(Outcome::NotDue);
         }
+        // The month is closed before the months due are worked out: usage of it or of an earlier
+        // month committed from now on goes on the next invoice, and what was committed before is
+        // in the account read after (late usage may have lowered its first billable month).
+        self.store.close_month(&item.account, item.month).await?;
+        self.checkpoint("month closed")?;
+        let acct = self.store.billing_account(&item.account).await?;
         // Never invoiced: from its first billable month, so a month every run missed is not lost.
         let last = acct
             .invoiced_through
@@ -106,9 +107,8 @@ where
             .take_while(|m| *m <= item.month)
             .collect();
         if due.is_empty() {
-            // Its first billable month is later: nothing in this one. It is closed all the same,
-            // so usage of it arriving later goes on the next invoice, never on a finished month.
-            self.store.close_month(&item.account, item.month).await?;
+            // Its first billable month is later: nothing in this one (closed all the same, so
+            // usage of it arriving later goes on the next invoice, never on a finished month).
             self.finish(&item.account, item.month, &acct).await?;
             return Ok(Outcome::NothingDue);
         }
@@ -117,6 +117,29 @@ where
             outcome = self.run_month(&item.account, month, &acct).await?;
         }
         Ok(outcome)
+    }
+
+    /// A month already finished may still have a record to take further: one recorded by a second
+    /// worker while the first found nothing due and finished the month, or an email that failed.
+    /// Each is driven on (its steps are safe to repeat), never left short of the money.
+    async fn resume(
+        &self,
+        account: &AccountId,
+        acct: &super::BillingAccount,
+        through: Month,
+    ) -> Result<(), InvoicingError> {
+        for record in self.store.invoices(account).await? {
+            if record.month > through || record.step == BillingStep::Notified {
+                continue;
+            }
+            let settled = if record.step == BillingStep::Settled {
+                record
+            } else {
+                self.settle(account, acct, record).await?
+            };
+            self.notify(account, settled).await?;
+        }
+        Ok(())
     }
 
     /// What invoicing the month bills, with no side effect: the recorded invoice if there is one,
@@ -150,8 +173,7 @@ where
         month: Month,
         acct: &super::BillingAccount,
     ) -> Result<Outcome, InvoicingError> {
-        self.store.close_month(account, month).await?;
-        self.checkpoint("month closed")?;
+        // Closed by `run` already (it closed the item's month, the latest of those due).
         self.bill_open_sessions(account, month).await?;
 
         let record = match self.store.invoice(account, month).await? {

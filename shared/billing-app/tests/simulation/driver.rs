@@ -12,27 +12,28 @@ use serde_json::json;
 
 use billing_app::alerts::{AlertSettings, AlertStore};
 use billing_app::clock::{Clock, FixedClock};
-use billing_app::credits::{CreditStore, NewGrant, Revocation};
+use billing_app::credits::{CreditStore, GrantError, NewGrant, Revocation};
 use billing_app::dashboard::Dashboard;
 use billing_app::events::UsageEvent;
 use billing_app::figures::month_figures;
 use billing_app::ids::AccountId;
-use billing_app::ingest::{IngestError, IngestPolicy, Refusal, UsageRecorder};
-use billing_app::invoices::{BillingStep, InvoiceStore};
+use billing_app::ingest::{IngestError, IngestPolicy, Recorded, Refusal, UsageRecorder};
+use billing_app::invoices::{BillingStep, InvoiceStatus, InvoiceStore};
 use billing_app::invoicing::{
     BillingRun, InvoiceWorker, InvoicingError, InvoicingStore, Outcome, WorkItem, CRASH_POINTS,
 };
 use billing_app::notify::{Email, EmailAddress, Mailer, NotifyError};
 use billing_app::payments::{CustomerStore, Payments, RemoteStatus};
-use billing_app::store::UsageStore;
+use billing_app::store::{StoreError, UsageStore};
 use billing_app::testing::{CardKind, MemoryPayments, MemoryQueue, MemoryStore};
-use billing_app::webhooks::{VerifiedEvent, WebhookProcessor};
+use billing_app::webhooks::{Handled, VerifiedEvent, WebhookProcessor};
 use billing_rules::calendar::Holidays;
 use billing_rules::credits::GrantKind;
 use billing_rules::thresholds::Thresholds;
 use billing_rules::{Month, ServiceId};
 
 use crate::history::{Action, Card, Change, Expect, History, UsageSpec};
+use crate::interleave::{join_all, Task, YieldingPayments, YieldingStore, Yields};
 use crate::invariants::{Charge, Observed, ObservedAccount, ProcessorInvoice, ProcessorStatus};
 use crate::oracle::latest_billable;
 use crate::rng::Rng;
@@ -72,6 +73,30 @@ enum Step {
     Planned(usize),
     Work { item: WorkItem, attempt: u32 },
     Webhook { event: VerifiedEvent, attempt: u32 },
+    HostedPay { account: String },
+}
+
+/// A step that can run concurrently with others: its effect on the system, and what the
+/// simulation does with the answer.
+enum Op {
+    Usage(usize),
+    Revoke(usize),
+    Work {
+        item: WorkItem,
+        attempt: u32,
+        point: Option<&'static str>,
+    },
+    Webhook {
+        event: VerifiedEvent,
+        attempt: u32,
+    },
+}
+
+enum Out {
+    Usage(Result<Recorded, IngestError>),
+    Revoke(Result<Result<Decimal, GrantError>, StoreError>),
+    Work(Result<Outcome, InvoicingError>),
+    Webhook(Result<Handled, InvoicingError>),
 }
 
 /// The outcome of a played history.
@@ -84,24 +109,35 @@ pub struct Played {
     pub observed: Observed,
 }
 
+type Store = YieldingStore;
+type Pay = YieldingPayments;
+
 struct Sim<'h> {
     h: &'h History,
     clock: Clk,
     holidays: Holidays,
-    store: MemoryStore,
-    payments: MemoryPayments,
+    /// What the use cases see (yielding before some calls).
+    store: Store,
+    payments: Pay,
+    /// The same Stripe, for the test's own reads and the user's actions.
+    stripe: MemoryPayments,
+    yields: Yields,
     mailer: SimMailer,
     queue: MemoryQueue,
-    recorder: UsageRecorder<MemoryStore, Clk>,
-    dashboard: Dashboard<MemoryStore, Clk>,
-    webhooks: WebhookProcessor<MemoryStore, MemoryPayments, SimMailer>,
+    recorder: UsageRecorder<Store, Clk>,
+    dashboard: Dashboard<Store, Clk>,
+    webhooks: WebhookProcessor<Store, Pay, SimMailer>,
     rng: Rng,
+    /// Percent of worker executions run concurrently with the next steps of the account.
+    concurrency_percent: u64,
     heap: BinaryHeap<Reverse<(DateTime<Utc>, u64)>>,
-    steps: BTreeMap<u64, Step>,
+    steps: BTreeMap<u64, (DateTime<Utc>, Step)>,
     seq: u64,
     trace: Vec<String>,
     violations: Vec<String>,
     final_phase: bool,
+    /// When each invoice record was first seen (the clock of the worker that wrote it).
+    recorded_at: BTreeMap<(String, Month), DateTime<Utc>>,
 }
 
 fn account_id(s: &str) -> AccountId {
@@ -150,12 +186,33 @@ fn usage_event(spec: &UsageSpec) -> UsageEvent {
     UsageEvent::from_eventbridge(detail_type, detail).expect("a well-formed event")
 }
 
+fn stamps(c: &Change) -> Vec<DateTime<Utc>> {
+    match c {
+        Change::Started { at, .. } | Change::Stopped { at } => vec![*at],
+        Change::Recorded {
+            started_at,
+            stopped_at,
+            ..
+        } => vec![*started_at, *stopped_at],
+    }
+}
+
 /// Plays a history and observes the end.
 pub async fn play(h: &History) -> Played {
     let clock: Clk = Arc::new(FixedClock::at(h.start - TimeDelta::days(41)));
-    let store = MemoryStore::new(h.currency);
-    let payments = MemoryPayments::new(clock.clone() as Arc<dyn Clock>);
+    let memory = MemoryStore::new(h.currency);
+    let stripe = MemoryPayments::new(clock.clone() as Arc<dyn Clock>);
     let mut rng = Rng::new(h.seed ^ 0xD1CE);
+    let yields = Yields::new(rng.fork(2), *rng.pick(&[20, 50, 80]));
+    let concurrency_percent = *rng.pick(&[0, 30, 70]);
+    let store = YieldingStore {
+        inner: memory,
+        yields: yields.clone(),
+    };
+    let payments = YieldingPayments {
+        inner: stripe.clone(),
+        yields: yields.clone(),
+    };
     let mailer = SimMailer(Arc::new(Mutex::new(MailState {
         bounces: h
             .accounts
@@ -188,30 +245,40 @@ pub async fn play(h: &History) -> Played {
         holidays,
         store,
         payments,
+        stripe,
+        yields,
         mailer,
         queue: MemoryQueue::default(),
         recorder,
         dashboard,
         webhooks,
         rng,
+        concurrency_percent,
         heap: BinaryHeap::new(),
         steps: BTreeMap::new(),
         seq: 0,
         trace: Vec::new(),
         violations: Vec::new(),
         final_phase: false,
+        recorded_at: BTreeMap::new(),
     };
+    sim.trace.push(format!(
+        "(driver: {concurrency_percent}% of worker runs concurrent with what follows)"
+    ));
     sim.setup().await;
     for (i, a) in h.actions.iter().enumerate() {
         sim.schedule(a.at, Step::Planned(i));
     }
     let mut steps = 0;
     while let Some(Reverse((at, seq))) = sim.heap.pop() {
-        let step = sim.steps.remove(&seq).expect("step");
+        // A step already taken into a concurrent batch has left the map.
+        let Some((_, step)) = sim.steps.remove(&seq) else {
+            continue;
+        };
         if at > sim.clock.now() {
             sim.clock.set(at);
         }
-        sim.step(step).await;
+        sim.run_step(step).await;
         steps += 1;
         if steps > 20_000 {
             sim.violations
@@ -231,7 +298,7 @@ impl Sim<'_> {
     fn schedule(&mut self, at: DateTime<Utc>, step: Step) {
         self.seq += 1;
         self.heap.push(Reverse((at, self.seq)));
-        self.steps.insert(self.seq, step);
+        self.steps.insert(self.seq, (at, step));
     }
 
     fn now(&self) -> DateTime<Utc> {
@@ -256,7 +323,7 @@ impl Sim<'_> {
             let id = account_id(&a.id);
             if let Some(card) = a.card {
                 let customer = self.customer(&id).await;
-                self.payments
+                self.stripe
                     .save_card(&customer, card_kind(card))
                     .expect("card");
             }
@@ -265,6 +332,7 @@ impl Sim<'_> {
                 thresholds: Thresholds::parse([Decimal::from(100_000)]).expect("thresholds"),
             };
             self.store
+                .inner
                 .save_alert_settings(&id, &settings)
                 .await
                 .expect("alerts");
@@ -272,13 +340,15 @@ impl Sim<'_> {
         self.pull_webhooks();
     }
 
-    /// The account's Stripe customer, created and recorded if it has none.
+    /// The account's Stripe customer, created and recorded if it has none (as the billing page's
+    /// Checkout does).
     async fn customer(&self, id: &AccountId) -> String {
-        if let Some(c) = self.store.customer_of(id).await.expect("customer") {
+        if let Some(c) = self.store.inner.customer_of(id).await.expect("customer") {
             return c;
         }
-        let created = self.payments.create_customer(id).await.expect("customer");
+        let created = self.stripe.create_customer(id).await.expect("customer");
         self.store
+            .inner
             .set_customer(id, &created)
             .await
             .expect("set customer")
@@ -287,7 +357,7 @@ impl Sim<'_> {
     /// Queues what Stripe would send, delayed, sometimes twice: delivered in any order.
     fn pull_webhooks(&mut self) {
         let max = self.h.faults.webhook_max_delay_minutes;
-        for event in self.payments.take_events() {
+        for event in self.stripe.take_events() {
             let copies = if self.rng.percent(self.h.faults.webhook_duplicate_percent) {
                 2
             } else {
@@ -306,36 +376,147 @@ impl Sim<'_> {
         }
     }
 
-    async fn step(&mut self, step: Step) {
+    /// The concurrent form of a step, if it has one.
+    // The step comes back unchanged when it cannot run yet: boxing it would only move it.
+    #[allow(clippy::result_large_err)]
+    fn op(&mut self, step: Step) -> Result<Op, Step> {
         match step {
-            Step::Planned(i) => {
-                let action = self.h.actions[i].action.clone();
-                self.planned(&action).await;
+            Step::Planned(i) => match &self.h.actions[i].action {
+                Action::Usage { .. } => Ok(Op::Usage(i)),
+                Action::Revoke { .. } => Ok(Op::Revoke(i)),
+                _ => Err(Step::Planned(i)),
+            },
+            Step::Work { item, attempt } => {
+                let crash = !self.final_phase
+                    && attempt < 6
+                    && self.rng.percent(self.h.faults.crash_percent);
+                let point = crash.then(|| *self.rng.pick(CRASH_POINTS));
+                Ok(Op::Work {
+                    item,
+                    attempt,
+                    point,
+                })
             }
-            Step::Work { item, attempt } => self.work(item, attempt).await,
-            Step::Webhook { event, attempt } => self.webhook(event, attempt).await,
+            Step::Webhook { event, attempt } => Ok(Op::Webhook { event, attempt }),
+            other => Err(other),
+        }
+    }
+
+    /// Steps of the same account due in the next two days that can run now, at the same time as a
+    /// worker: late usage events (stamped before now), other workers, webhooks, revocations.
+    fn companions(&mut self, account: &AccountId, max: usize) -> Vec<Step> {
+        let now = self.now();
+        let horizon = now + TimeDelta::days(2);
+        let mut picked = Vec::new();
+        for (seq, (at, step)) in &self.steps {
+            if picked.len() >= max || *at > horizon {
+                continue;
+            }
+            let ok = match step {
+                Step::Planned(i) => match &self.h.actions[*i].action {
+                    Action::Usage { spec, expect } => {
+                        spec.account == account.as_str()
+                            && *expect != Expect::RefusedDeleted
+                            && stamps(&spec.change).iter().all(|s| *s < now)
+                    }
+                    Action::Revoke { account: a, .. } => a == account.as_str(),
+                    _ => false,
+                },
+                Step::Work { item, .. } => item.account == *account,
+                Step::Webhook { .. } => true,
+                Step::HostedPay { .. } => false,
+            };
+            if ok && self.rng.percent(50) {
+                picked.push(*seq);
+            }
+        }
+        picked
+            .into_iter()
+            .filter_map(|seq| self.steps.remove(&seq).map(|(_, s)| s))
+            .collect()
+    }
+
+    async fn run_step(&mut self, step: Step) {
+        let op = match self.op(step) {
+            Ok(op) => op,
+            Err(step) => {
+                self.sequential(step).await;
+                self.pull_webhooks();
+                return;
+            }
+        };
+        let mut ops = vec![op];
+        if let Op::Work { item, .. } = &ops[0] {
+            if self.rng.percent(self.concurrency_percent) {
+                let account = item.account.clone();
+                if self.rng.percent(40) {
+                    // The queue delivers the same item twice at once.
+                    ops.push(Op::Work {
+                        item: item.clone(),
+                        attempt: 0,
+                        point: None,
+                    });
+                }
+                for s in self.companions(&account, 3) {
+                    if let Ok(op) = self.op(s) {
+                        ops.push(op);
+                    }
+                }
+            }
+        }
+        if ops.len() > 1 {
+            self.log(format!("-- {} steps at once:", ops.len()));
+        }
+        let outs = {
+            let this = &*self;
+            let tasks: Vec<Task<'_, Out>> = ops.iter().map(|op| this.effect(op)).collect();
+            join_all(&this.yields, tasks).await
+        };
+        for (op, out) in ops.into_iter().zip(outs) {
+            self.after(op, out).await;
         }
         self.pull_webhooks();
     }
 
-    async fn planned(&mut self, action: &Action) {
-        let now = self.now();
-        match action {
-            Action::SetPrice {
-                service,
-                effective_from,
-                hourly,
-            } => {
-                self.log(action.to_string());
-                let s = ServiceId::parse(service).expect("service");
-                self.store
-                    .put_price(&s, *effective_from, *hourly)
-                    .await
-                    .expect("price");
+    /// What a step does to the system.
+    fn effect<'a>(&'a self, op: &'a Op) -> Task<'a, Out> {
+        match op {
+            Op::Usage(i) => Box::pin(async move {
+                let Action::Usage { spec, .. } = &self.h.actions[*i].action else {
+                    unreachable!("a usage action")
+                };
+                Out::Usage(self.recorder.record(&usage_event(spec)).await)
+            }),
+            Op::Revoke(i) => Box::pin(async move {
+                let Action::Revoke { account, grant } = &self.h.actions[*i].action else {
+                    unreachable!("a revocation")
+                };
+                let rev = Revocation::new("ops@example.com", "simulation").expect("revocation");
+                Out::Revoke(
+                    self.store
+                        .revoke_grant(&account_id(account), grant, &rev, self.now())
+                        .await,
+                )
+            }),
+            Op::Work { item, point, .. } => Box::pin(async move {
+                let mut worker = self.worker();
+                worker.crash_at(*point);
+                Out::Work(worker.run(item).await)
+            }),
+            Op::Webhook { event, .. } => {
+                Box::pin(async move { Out::Webhook(self.webhooks.process(event).await) })
             }
-            Action::Usage { spec, expect } => {
-                let event = usage_event(spec);
-                let res = self.recorder.record(&event).await;
+        }
+    }
+
+    /// What the simulation does with the system's answer.
+    async fn after(&mut self, op: Op, out: Out) {
+        match (op, out) {
+            (Op::Usage(i), Out::Usage(res)) => {
+                let Action::Usage { expect, .. } = &self.h.actions[i].action else {
+                    unreachable!("a usage action")
+                };
+                let action = &self.h.actions[i].action;
                 self.log(format!(
                     "{action} → {}",
                     match &res {
@@ -366,6 +547,66 @@ impl Sim<'_> {
                     );
                 }
             }
+            (Op::Revoke(i), Out::Revoke(res)) => {
+                let action = &self.h.actions[i].action;
+                self.log(format!("{action} → {res:?}"));
+            }
+            (
+                Op::Work {
+                    item,
+                    attempt,
+                    point,
+                },
+                Out::Work(res),
+            ) => self.after_work(item, attempt, point, res).await,
+            (Op::Webhook { event, attempt }, Out::Webhook(res)) => {
+                self.after_webhook(event, attempt, res)
+            }
+            _ => unreachable!("each op has its own answer"),
+        }
+    }
+
+    async fn sequential(&mut self, step: Step) {
+        match step {
+            Step::Planned(i) => {
+                let action = self.h.actions[i].action.clone();
+                self.planned(&action).await;
+            }
+            Step::HostedPay { account } => {
+                let id = account_id(&account);
+                for r in self.store.inner.invoices(&id).await.expect("invoices") {
+                    if r.status == InvoiceStatus::PaymentFailed {
+                        if let Some(sid) = &r.stripe_invoice_id {
+                            let paid = self.stripe.pay_on_hosted_page(sid);
+                            self.log(format!(
+                                "{account} pays its {} invoice {sid} on the hosted page → {paid}",
+                                r.month
+                            ));
+                        }
+                    }
+                }
+            }
+            Step::Work { .. } | Step::Webhook { .. } => unreachable!("run concurrently"),
+        }
+    }
+
+    async fn planned(&mut self, action: &Action) {
+        let now = self.now();
+        match action {
+            Action::SetPrice {
+                service,
+                effective_from,
+                hourly,
+            } => {
+                self.log(action.to_string());
+                let s = ServiceId::parse(service).expect("service");
+                self.store
+                    .inner
+                    .put_price(&s, *effective_from, *hourly)
+                    .await
+                    .expect("price");
+            }
+            Action::Usage { .. } | Action::Revoke { .. } => unreachable!("run concurrently"),
             Action::Grant(g) => {
                 self.log(action.to_string());
                 let grant = NewGrant::new(
@@ -397,14 +638,6 @@ impl Sim<'_> {
                     Err(e) => self.violation("generator", format!("invalid grant: {e}")),
                 }
             }
-            Action::Revoke { account, grant } => {
-                let rev = Revocation::new("ops@example.com", "simulation").expect("revocation");
-                let res = self
-                    .store
-                    .revoke_grant(&account_id(account), grant, &rev, now)
-                    .await;
-                self.log(format!("{action} → {res:?}"));
-            }
             Action::Delete {
                 account,
                 interrupted,
@@ -435,10 +668,19 @@ impl Sim<'_> {
                 }
             }
             Action::SaveCard { account, card } => {
-                // As the billing page's Checkout does: a customer first if there is none.
                 let customer = self.customer(&account_id(account)).await;
-                let pm = self.payments.save_card(&customer, card_kind(*card));
+                let pm = self.stripe.save_card(&customer, card_kind(*card));
                 self.log(format!("{action} → {pm:?}"));
+                if *card == Card::Succeeds && self.rng.percent(50) {
+                    // The user then pays what failed on the hosted page.
+                    let at = now + TimeDelta::seconds(self.rng.range(600, 2 * 86_400));
+                    self.schedule(
+                        at,
+                        Step::HostedPay {
+                            account: account.clone(),
+                        },
+                    );
+                }
             }
             Action::BillingRun | Action::FinalRun => {
                 if *action == Action::FinalRun {
@@ -486,7 +728,7 @@ impl Sim<'_> {
         }
     }
 
-    fn worker(&self) -> InvoiceWorker<MemoryStore, MemoryPayments, SimMailer, Clk> {
+    fn worker(&self) -> InvoiceWorker<Store, Pay, SimMailer, Clk> {
         InvoiceWorker::new(
             self.store.clone(),
             self.payments.clone(),
@@ -498,13 +740,25 @@ impl Sim<'_> {
         )
     }
 
-    async fn work(&mut self, item: WorkItem, attempt: u32) {
-        let mut worker = self.worker();
-        let crash =
-            !self.final_phase && attempt < 6 && self.rng.percent(self.h.faults.crash_percent);
-        let point = crash.then(|| *self.rng.pick(CRASH_POINTS));
-        worker.crash_at(point);
-        let res = worker.run(&item).await;
+    async fn after_work(
+        &mut self,
+        item: WorkItem,
+        attempt: u32,
+        point: Option<&'static str>,
+        res: Result<Outcome, InvoicingError>,
+    ) {
+        let now = self.now();
+        for r in self
+            .store
+            .inner
+            .invoices(&item.account)
+            .await
+            .expect("invoices")
+        {
+            self.recorded_at
+                .entry((item.account.to_string(), r.month))
+                .or_insert(now);
+        }
         self.log(format!(
             "worker {} {}{}{} → {}",
             item.account,
@@ -563,6 +817,7 @@ impl Sim<'_> {
     async fn money_done(&mut self, item: &WorkItem) {
         let acct = self
             .store
+            .inner
             .billing_account(&item.account)
             .await
             .expect("account");
@@ -575,7 +830,13 @@ impl Sim<'_> {
                 ),
             );
         }
-        for r in self.store.invoices(&item.account).await.expect("invoices") {
+        for r in self
+            .store
+            .inner
+            .invoices(&item.account)
+            .await
+            .expect("invoices")
+        {
             if r.month <= item.month
                 && !matches!(r.step, BillingStep::Settled | BillingStep::Notified)
             {
@@ -592,8 +853,12 @@ impl Sim<'_> {
         }
     }
 
-    async fn webhook(&mut self, event: VerifiedEvent, attempt: u32) {
-        let res = self.webhooks.process(&event).await;
+    fn after_webhook(
+        &mut self,
+        event: VerifiedEvent,
+        attempt: u32,
+        res: Result<Handled, InvoicingError>,
+    ) {
         self.log(format!(
             "webhook {} {} → {}",
             event.id,
@@ -640,7 +905,7 @@ impl Sim<'_> {
         let current = Month::of(now);
         let mut accounts = Vec::new();
         let mut processor_invoices = Vec::new();
-        let charges_all = self.payments.charges();
+        let charges_all = self.stripe.charges();
         for plan in &self.h.accounts {
             let id = account_id(&plan.id);
             let mut invoices = self.store.invoices(&id).await.expect("invoices");
@@ -648,11 +913,11 @@ impl Sim<'_> {
             let mut figures = Vec::new();
             let mut m = first;
             while m <= current {
-                let f = month_figures(&self.store, c, &id, m, now)
+                let f = month_figures(&self.store.inner, c, &id, m, now)
                     .await
                     .expect("figures");
                 figures.push((m, f.estimate));
-                for r in self.payments.invoices_of(&id, m) {
+                for r in self.stripe.invoices_of(&id, m) {
                     processor_invoices.push(ProcessorInvoice {
                         failed_attempts: charges_all
                             .iter()
@@ -686,6 +951,12 @@ impl Sim<'_> {
                     .expect("account")
                     .invoiced_through,
                 figures,
+                recorded_at: self
+                    .recorded_at
+                    .iter()
+                    .filter(|((a, _), _)| *a == plan.id)
+                    .map(|((_, m), at)| (*m, *at))
+                    .collect(),
             });
         }
         let charges = charges_all

@@ -217,6 +217,9 @@ fn price_menu(currency: Currency, service: usize) -> Vec<Decimal> {
         (Currency::Jpy, 0) => vec![d("35"), d("40"), d("28")],
         (Currency::Jpy, 1) => vec![d("310"), d("290"), d("345")],
         (Currency::Jpy, _) => vec![d("0.7"), d("0.9"), d("0.45")],
+        (Currency::Kwd, 0) => vec![d("0.075"), d("0.090"), d("0.062")],
+        (Currency::Kwd, 1) => vec![d("0.645"), d("0.600"), d("0.755")],
+        (Currency::Kwd, _) => vec![d("0.0015"), d("0.0019"), d("0.0011")],
         (_, 0) => vec![d("0.25"), d("0.30"), d("0.20")],
         (_, 1) => vec![d("2.10"), d("1.95"), d("2.45")],
         (_, _) => vec![d("0.0049"), d("0.0061"), d("0.0037")],
@@ -280,7 +283,9 @@ pub fn generate(seed: u64, avoid_known: bool) -> History {
         Currency::Usd,
         Currency::Usd,
         Currency::Eur,
+        Currency::Gbp,
         Currency::Jpy,
+        Currency::Kwd,
     ]);
     // A start month from 2027-01 to 2028-12, 3 or 4 months of usage, and a few days more.
     let first = Month::new(2027 + rng.range(0, 2) as i32, 1 + rng.below(12) as u32).expect("month");
@@ -501,7 +506,12 @@ fn gen_start(g: &mut Gen<'_>, limit: DateTime<Utc>) -> DateTime<Utc> {
             between(g.rng, g.start, limit)
         } else {
             let b = *g.rng.pick(&boundaries);
-            b - secs(g.rng.range(1, 4 * 3_600))
+            match g.rng.below(4) {
+                // Whole hours before it: a slot starts exactly at the month's start.
+                0 => b - TimeDelta::hours(g.rng.range(1, 4)),
+                1 => b - secs(1),
+                _ => b - secs(g.rng.range(1, 4 * 3_600)),
+            }
         }
     } else {
         between(g.rng, g.start, limit)
@@ -548,6 +558,10 @@ fn gen_sessions(
             None
         };
         let mut raw_stop = duration.map(|d| start + d);
+        // Sometimes it stops exactly at the next month's start.
+        if raw_stop.is_some() && g.rng.percent(8) {
+            raw_stop = Some(Month::of(start).end());
+        }
         if raw_stop.is_some_and(|s| s > g.end - secs(60)) {
             raw_stop = None;
         }

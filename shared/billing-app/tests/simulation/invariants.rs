@@ -74,6 +74,8 @@ pub struct ObservedAccount {
     pub invoiced_through: Option<Month>,
     /// The dashboard's figures of each month from the history's first to the current one.
     pub figures: Vec<(Month, MonthEstimate)>,
+    /// When each invoice record was written (the clock of the worker run that wrote it).
+    pub recorded_at: BTreeMap<Month, DateTime<Utc>>,
 }
 
 /// What the system and the processor look like at the end.
@@ -430,6 +432,7 @@ fn check_credits(h: &History, a: &ObservedAccount, last: Month, v: &mut Vec<Stri
             ));
         }
     }
+    check_credit_order(a, v);
     for (m, amount) in per_invoice {
         v.push(format!(
             "{}: the ledger uses {amount} for {m}, which has no invoice",
@@ -468,6 +471,132 @@ fn check_credits(h: &History, a: &ObservedAccount, last: Month, v: &mut Vec<Stri
                 "{}: grant {id} paid {u}, but the hours started while it was valid ({} to {:?}) are worth at most {valid}",
                 a.id, g.grant.effective_at, g.grant.expires_at
             ));
+        }
+    }
+}
+
+/// Credits are used when they can be, in the order of the rules. For an invoice whose lines are
+/// all usage (no correction), the grants valid over every day its lines can come from are compared
+/// with their balance when it was recorded: if one could pay everything, everything is paid; and a
+/// grant later in the order of use is used only once the grants before it are spent.
+fn check_credit_order(a: &ObservedAccount, v: &mut Vec<String>) {
+    use billing_rules::credits::GrantKind;
+    for r in &a.invoices {
+        let Some(at) = a.recorded_at.get(&r.month).copied() else {
+            continue;
+        };
+        let usage: Vec<_> = r
+            .lines
+            .iter()
+            .filter_map(|l| l.usage.as_ref().map(|u| (u, l.amount)))
+            .collect();
+        if usage.is_empty() || usage.iter().any(|(u, _)| u.hours <= 0) {
+            continue;
+        }
+        // Another credit change at the same instant makes the balance before it ambiguous.
+        let ambiguous = a.ledger.iter().any(|e| match e {
+            LedgerEntry::Granted { at: t, .. } | LedgerEntry::Revoked { at: t, .. } => *t == at,
+            LedgerEntry::Used { .. } => false,
+        });
+        if ambiguous {
+            continue;
+        }
+        let total: Decimal = usage.iter().map(|(_, amount)| *amount).sum();
+        let from = usage
+            .iter()
+            .map(|(u, _)| u.usage_month)
+            .min()
+            .expect("a line")
+            .start();
+        let to = r.month.end();
+        let before = |grant: &str| -> Option<Decimal> {
+            let mut balance = None;
+            for e in &a.ledger {
+                match e {
+                    LedgerEntry::Granted {
+                        grant_id,
+                        amount,
+                        at: t,
+                        ..
+                    } if grant_id == grant && *t < at => balance = Some(*amount),
+                    LedgerEntry::Used {
+                        grant_id,
+                        amount,
+                        at: t,
+                        invoice_month,
+                    } if grant_id == grant
+                        && (*t < at || (*t == at && *invoice_month < r.month)) =>
+                    {
+                        balance = balance.map(|b| b - *amount)
+                    }
+                    LedgerEntry::Revoked {
+                        grant_id,
+                        amount,
+                        at: t,
+                        ..
+                    } if grant_id == grant && *t < at => balance = balance.map(|b| b - *amount),
+                    _ => {}
+                }
+            }
+            balance
+        };
+        let used_here = |grant: &str| -> Decimal {
+            a.ledger
+                .iter()
+                .filter_map(|e| match e {
+                    LedgerEntry::Used {
+                        grant_id,
+                        amount,
+                        invoice_month,
+                        ..
+                    } if grant_id == grant && *invoice_month == r.month => Some(*amount),
+                    _ => None,
+                })
+                .sum()
+        };
+        let mut covering: Vec<(&StoredGrant, Decimal)> = a
+            .grants
+            .iter()
+            .filter(|g| g.grant.effective_at <= from && g.grant.expires_at.is_none_or(|e| e >= to))
+            .filter_map(|g| before(&g.grant.id).map(|b| (g, b)))
+            .collect();
+        covering.sort_by_key(|(g, _)| {
+            (
+                g.grant.priority,
+                g.grant.expires_at.is_none(),
+                g.grant.expires_at,
+                g.grant.kind != GrantKind::Promotional,
+                g.grant.granted_at,
+                g.grant.id.clone(),
+            )
+        });
+        if covering.iter().any(|(_, b)| *b >= total) && r.credits_applied != total {
+            v.push(format!(
+                "{} invoice {}: usage {total}, credits applied {}, though {} could pay it all",
+                a.id,
+                r.month,
+                r.credits_applied,
+                covering
+                    .iter()
+                    .filter(|(_, b)| *b >= total)
+                    .map(|(g, b)| format!("{} (balance {b})", g.grant.id))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ));
+        }
+        for (i, (later, _)) in covering.iter().enumerate() {
+            if used_here(&later.grant.id).is_zero() {
+                continue;
+            }
+            for (earlier, b) in &covering[..i] {
+                let left = *b - used_here(&earlier.grant.id);
+                if left > Decimal::ZERO {
+                    v.push(format!(
+                        "{} invoice {}: grant {} was used while {} (first in the order of use) kept {left}",
+                        a.id, r.month, later.grant.id, earlier.grant.id
+                    ));
+                }
+            }
         }
     }
 }
