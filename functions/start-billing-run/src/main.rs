@@ -16,7 +16,7 @@ async fn main() -> Result<(), Error> {
     let env = |k: &str| std::env::var(k).ok();
     let currency = config::currency(&env)?;
     let holidays = config::holidays(&env)?;
-    let aws = billing_dynamodb::sdk_config(env).await;
+    let aws = billing_aws::sdk_config(env).await;
     let run_ = BillingRun::new(
         DynamoDbStore::new(
             aws_sdk_dynamodb::Client::new(&aws),

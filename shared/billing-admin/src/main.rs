@@ -13,13 +13,24 @@ use clap::Parser;
 /// (`ALERT_SENDER`), `BILLING_PAGE_URL` and `HOLIDAYS`, as the invoicing functions read them.
 async fn billing_setup(aws: &aws_config::SdkConfig) -> Result<BillingSetup, String> {
     let env = |k: &str| std::env::var(k).ok();
+    let api_key = billing_aws::ssm::secret(env, "STRIPE_API_KEY", || aws_sdk_ssm::Client::new(aws))
+        .await
+        .map_err(|e| with_causes(&e))?;
     Ok(BillingSetup {
-        stripe: StripeSettings::from_env(env, || Some(aws_sdk_ssm::Client::new(aws))).await?,
+        stripe: StripeSettings::from_env(env, api_key).map_err(|e| with_causes(&e))?,
         ses: aws_sdk_sesv2::Client::new(aws),
         sender: required(&env, "ALERT_SENDER").map_err(|e| e.to_string())?,
         billing_page: required(&env, "BILLING_PAGE_URL").map_err(|e| e.to_string())?,
         holidays: holidays(&env).map_err(|e| e.to_string())?,
     })
+}
+
+/// An error and its causes on one line: the setup is reported only when a command needs it.
+fn with_causes(e: &dyn std::error::Error) -> String {
+    std::iter::successors(Some(e), |e| e.source())
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(": ")
 }
 
 #[tokio::main(flavor = "current_thread")]

@@ -14,9 +14,6 @@
 
 mod codec;
 mod invoicing;
-mod sdk;
-
-pub use sdk::sdk_config;
 
 use std::collections::HashMap;
 

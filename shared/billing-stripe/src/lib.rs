@@ -28,7 +28,7 @@ use billing_app::payments::{
 use billing_rules::Currency;
 
 pub use client::StripePayments;
-pub use settings::{resolve_parameter, StripeSettings};
+pub use settings::{SettingsError, StripeSettings};
 pub use webhook::{read_fetched_event, verify_event, WebhookRejected};
 
 /// The Stripe API version this adapter speaks: create the webhook endpoint pinned to it.

@@ -42,33 +42,28 @@ impl StripeSettings {
         }
     }
 
-    /// Reads the settings: `STRIPE_API_KEY_PARAMETER` names an SSM SecureString holding the key,
-    /// resolved once here (or `STRIPE_API_KEY` holds it, for local runs only); `STRIPE_API_BASE` (a
-    /// fake's URL), `STRIPE_TIMEOUT_MS` (default 10000), and the rate: `STRIPE_MAX_RPS` (all
-    /// processes together, default 25, Stripe's test-mode limit) divided by `STRIPE_MAX_CONCURRENCY`
-    /// (processes at once, default 1). `ssm` gives the SSM client, called only when the key is
-    /// read from SSM: a function given the key directly never builds that client.
-    pub async fn from_env(
+    /// Reads the settings around `api_key`, which the caller resolved (in AWS, from the SSM
+    /// SecureString that `STRIPE_API_KEY_PARAMETER` names): `STRIPE_API_BASE` (a fake's URL),
+    /// `STRIPE_TIMEOUT_MS` (default 10000), and the rate: `STRIPE_MAX_RPS` (all processes together,
+    /// default 25, Stripe's test-mode limit) divided by `STRIPE_MAX_CONCURRENCY` (processes at once,
+    /// default 1).
+    pub fn from_env(
         get: impl Fn(&str) -> Option<String>,
-        ssm: impl FnOnce() -> Option<aws_sdk_ssm::Client>,
-    ) -> Result<Self, String> {
-        let api_key = match (get("STRIPE_API_KEY"), get("STRIPE_API_KEY_PARAMETER")) {
-            (Some(key), _) => key,
-            (None, Some(name)) => {
-                let ssm = ssm().ok_or("no SSM client to resolve STRIPE_API_KEY_PARAMETER")?;
-                resolve_parameter(&ssm, &name).await?
+        api_key: String,
+    ) -> Result<Self, SettingsError> {
+        let number = |name: &'static str, default: u32| -> Result<u32, SettingsError> {
+            let Some(value) = get(name) else {
+                return Ok(default);
+            };
+            match value.parse::<u32>() {
+                Ok(0) => Err(SettingsError::NotPositive { name, value }),
+                Ok(n) => Ok(n),
+                Err(source) => Err(SettingsError::NotANumber {
+                    name,
+                    value,
+                    source,
+                }),
             }
-            (None, None) => {
-                return Err("set STRIPE_API_KEY_PARAMETER (or STRIPE_API_KEY locally)".into())
-            }
-        };
-        let number = |name: &str, default: u32| -> Result<u32, String> {
-            get(name).map_or(Ok(default), |v| {
-                v.parse::<u32>()
-                    .ok()
-                    .filter(|n| *n > 0)
-                    .ok_or_else(|| format!("{name} must be a positive whole number, not `{v}`"))
-            })
         };
         let total = number("STRIPE_MAX_RPS", 25)?;
         let concurrency = number("STRIPE_MAX_CONCURRENCY", 1)?;
@@ -82,20 +77,74 @@ impl StripeSettings {
     }
 }
 
-/// Reads an SSM SecureString (decrypted). The value is never logged.
-pub async fn resolve_parameter(ssm: &aws_sdk_ssm::Client, name: &str) -> Result<String, String> {
-    ssm.get_parameter()
-        .name(name)
-        .with_decryption(true)
-        .send()
-        .await
-        .map_err(|e| {
-            format!(
-                "cannot read parameter {name}: {}",
-                aws_sdk_ssm::error::DisplayErrorContext(e)
-            )
-        })?
-        .parameter
-        .and_then(|p| p.value)
-        .ok_or_else(|| format!("parameter {name} has no value"))
+/// A Stripe setting that cannot be read; `main` fails at start-up with it.
+#[derive(Debug, thiserror::Error)]
+pub enum SettingsError {
+    /// Not a whole number.
+    #[error("{name} must be a positive whole number, not `{value}`")]
+    NotANumber {
+        /// The variable.
+        name: &'static str,
+        /// Its value.
+        value: String,
+        /// Why it does not parse.
+        #[source]
+        source: std::num::ParseIntError,
+    },
+    /// Zero, where at least one is needed.
+    #[error("{name} must be a positive whole number, not `{value}`")]
+    NotPositive {
+        /// The variable.
+        name: &'static str,
+        /// Its value.
+        value: String,
+    },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings(env: &[(&str, &str)]) -> Result<StripeSettings, SettingsError> {
+        let get = |k: &str| {
+            env.iter()
+                .find(|(name, _)| *name == k)
+                .map(|(_, v)| (*v).to_owned())
+        };
+        StripeSettings::from_env(get, "sk_test_key".into())
+    }
+
+    #[test]
+    fn the_rate_is_the_total_shared_by_the_processes_running_at_once() {
+        let s = settings(&[("STRIPE_MAX_RPS", "25"), ("STRIPE_MAX_CONCURRENCY", "4")])
+            .expect("settings");
+        assert_eq!(s.requests_per_second, 6);
+        assert_eq!(s.api_key, "sk_test_key");
+        assert_eq!(s.timeout, Duration::from_secs(10));
+        assert_eq!(s.base_url, None);
+        let s = settings(&[("STRIPE_MAX_RPS", "2"), ("STRIPE_MAX_CONCURRENCY", "5")])
+            .expect("settings");
+        assert_eq!(s.requests_per_second, 1, "never below one request a second");
+    }
+
+    #[test]
+    fn a_number_that_is_not_a_positive_whole_number_is_refused_by_name() {
+        let error = settings(&[("STRIPE_TIMEOUT_MS", "ten")]).expect_err("not a number");
+        assert_eq!(
+            error.to_string(),
+            "STRIPE_TIMEOUT_MS must be a positive whole number, not `ten`"
+        );
+        assert!(
+            std::error::Error::source(&error).is_some(),
+            "the parse error is kept"
+        );
+        let error = settings(&[("STRIPE_MAX_CONCURRENCY", "0")]).expect_err("zero");
+        assert!(matches!(
+            error,
+            SettingsError::NotPositive {
+                name: "STRIPE_MAX_CONCURRENCY",
+                ..
+            }
+        ));
+    }
 }
