@@ -553,7 +553,7 @@ async fn the_run_sends_work_through_sqs_and_the_worker_returns_what_failed() {
         .expect("queue")
         .queue_url
         .expect("url");
-    let queue = billing_notify::SqsWorkQueue::new(sqs.clone(), url.clone());
+    let queue = billing_sqs::SqsWorkQueue::new(sqs.clone(), url.clone());
     let run = BillingRun::new(w.store.clone(), queue, w.clock.clone(), Holidays::default());
     assert_eq!(run.run().await.expect("run").enqueued, 1);
     let received = sqs
@@ -590,4 +590,49 @@ async fn the_run_sends_work_through_sqs_and_the_worker_returns_what_failed() {
         .collect();
     assert_eq!(failed, ["bad"]);
     assert_eq!(w.charges("queued").len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_whose_queue_is_gone_fails_with_the_answer_of_sqs_as_its_cause() {
+    use aws_sdk_sqs::operation::send_message_batch::SendMessageBatchError;
+    use billing_app::invoicing::InvoicingError;
+
+    let w = World::new(RUN_DAY).await;
+    w.usage(
+        "g-u",
+        "gone",
+        "gpu",
+        "2026-10-10T00:00:00Z",
+        "2026-10-10T02:00:00Z",
+    )
+    .await;
+    w.card("gone", "pm_card_visa").await;
+    let sqs = aws_sdk_sqs::Client::new(&e2e::local_aws().await);
+    let url = sqs
+        .create_queue()
+        .queue_name(e2e::unique_name("gone"))
+        .send()
+        .await
+        .expect("queue")
+        .queue_url
+        .expect("url");
+    sqs.delete_queue()
+        .queue_url(&url)
+        .send()
+        .await
+        .expect("queue deleted");
+    let queue = billing_sqs::SqsWorkQueue::new(sqs, url);
+    let run = BillingRun::new(w.store.clone(), queue, w.clock.clone(), Holidays::default());
+
+    let error = run.run().await.expect_err("the queue is gone");
+    assert!(matches!(error, InvoicingError::Queue(_)), "{error:?}");
+    let cause = std::error::Error::source(&error).expect("a cause");
+    let sdk = cause
+        .downcast_ref::<aws_sdk_sqs::error::SdkError<SendMessageBatchError>>()
+        .expect("the cause is SQS's answer");
+    assert!(
+        sdk.as_service_error()
+            .is_some_and(SendMessageBatchError::is_queue_does_not_exist),
+        "{sdk:?}"
+    );
 }

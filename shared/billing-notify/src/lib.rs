@@ -1,6 +1,6 @@
 //! Notification adapters: [`SesMailer`] sends email through SES v2 (text and HTML bodies), and
-//! [`EventBridgePublisher`] publishes billing events on the platform's bus (`source: billing`), and
-//! [`SqsWorkQueue`] sends invoicing work items to the worker's queue.
+//! [`EventBridgePublisher`] publishes billing events on the platform's bus (`source: billing`). The
+//! invoicing work queue is `billing-sqs`.
 
 use aws_sdk_eventbridge::types::PutEventsRequestEntry;
 use aws_sdk_sesv2::types::{Body, Content, Destination, EmailContent, Message};
@@ -122,60 +122,6 @@ impl EventPublisher for EventBridgePublisher {
                 .collect::<Vec<_>>()
                 .join("; ");
             return Err(failed(EntryRejected(why)));
-        }
-        Ok(())
-    }
-}
-
-/// Sends invoicing work items to an SQS queue, ten per request.
-#[derive(Debug, Clone)]
-pub struct SqsWorkQueue {
-    client: aws_sdk_sqs::Client,
-    url: String,
-}
-
-impl SqsWorkQueue {
-    /// A queue by URL.
-    pub fn new(client: aws_sdk_sqs::Client, url: impl Into<String>) -> Self {
-        Self {
-            client,
-            url: url.into(),
-        }
-    }
-}
-
-impl billing_app::invoicing::WorkQueue for SqsWorkQueue {
-    async fn send(
-        &self,
-        items: &[billing_app::invoicing::WorkItem],
-    ) -> Result<(), billing_app::invoicing::QueueError> {
-        use billing_app::invoicing::QueueError;
-        let mut entries = Vec::with_capacity(items.len());
-        for (i, item) in items.iter().enumerate() {
-            entries.push(
-                aws_sdk_sqs::types::SendMessageBatchRequestEntry::builder()
-                    .id(i.to_string())
-                    .message_body(
-                        serde_json::to_string(item).map_err(|e| QueueError(e.to_string()))?,
-                    )
-                    .build()
-                    .map_err(|e| QueueError(e.to_string()))?,
-            );
-        }
-        let out = self
-            .client
-            .send_message_batch()
-            .queue_url(&self.url)
-            .set_entries(Some(entries))
-            .send()
-            .await
-            .map_err(|e| QueueError(aws_sdk_sqs::error::DisplayErrorContext(e).to_string()))?;
-        if !out.failed.is_empty() {
-            return Err(QueueError(format!(
-                "{} of {} items were refused",
-                out.failed.len(),
-                items.len()
-            )));
         }
         Ok(())
     }
