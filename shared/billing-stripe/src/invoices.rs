@@ -10,7 +10,7 @@ use billing_app::payments::{
     ChargeLine, InvoiceKey, PayOutcome, PaymentsError, RemoteInvoice, RemoteStatus,
 };
 use billing_rules::{Currency, Month};
-use stripe::{ApiErrorsCode, ApiErrorsType, StripeError};
+use stripe::{ApiErrorsCode, ApiErrorsType, StripeError, StripeRequest};
 use stripe_billing::invoice::{
     AddLinesInvoice, AddLinesInvoiceLines, CreateInvoice, FinalizeInvoiceInvoice, ListInvoice,
     PayInvoice, RetrieveInvoice, VoidInvoiceInvoice,
@@ -117,6 +117,24 @@ pub(crate) async fn read(
     }
 }
 
+/// One step of the account-month's invoice, under the step's idempotency key, answered with the
+/// invoice as Stripe returns it (its embedded lines only: see [`remote`]).
+async fn invoice_step<R>(
+    stripe: &StripePayments,
+    request: &R,
+    key: &InvoiceKey,
+    step: &str,
+) -> Result<RemoteInvoice, PaymentsError>
+where
+    R: StripeRequest<Output = Invoice>,
+{
+    let invoice = stripe
+        .call(request, Some(key.idempotency_key(step)))
+        .await
+        .map_err(payments_error)?;
+    Ok(remote(&invoice))
+}
+
 pub(crate) async fn find(
     stripe: &StripePayments,
     key: &InvoiceKey,
@@ -157,11 +175,7 @@ pub(crate) async fn create(
             ("account".to_owned(), key.account.as_str().to_owned()),
             ("month".to_owned(), key.month.to_string()),
         ]));
-    let invoice = stripe
-        .call(&request, Some(key.idempotency_key("create")))
-        .await
-        .map_err(payments_error)?;
-    Ok(remote(&invoice))
+    invoice_step(stripe, &request, key, "create").await
 }
 
 pub(crate) async fn add_lines(
@@ -183,14 +197,7 @@ pub(crate) async fn add_lines(
             Ok(line)
         })
         .collect::<Result<Vec<_>, PaymentsError>>()?;
-    let invoice = stripe
-        .call(
-            &AddLinesInvoice::new(invoice, lines),
-            Some(key.idempotency_key("lines")),
-        )
-        .await
-        .map_err(payments_error)?;
-    Ok(remote(&invoice))
+    invoice_step(stripe, &AddLinesInvoice::new(invoice, lines), key, "lines").await
 }
 
 pub(crate) async fn finalize(
@@ -199,11 +206,7 @@ pub(crate) async fn finalize(
     invoice: &str,
 ) -> Result<RemoteInvoice, PaymentsError> {
     let request = FinalizeInvoiceInvoice::new(invoice).auto_advance(false);
-    let invoice = stripe
-        .call(&request, Some(key.idempotency_key("finalize")))
-        .await
-        .map_err(payments_error)?;
-    Ok(remote(&invoice))
+    invoice_step(stripe, &request, key, "finalize").await
 }
 
 pub(crate) async fn pay(
@@ -266,12 +269,5 @@ pub(crate) async fn void(
     key: &InvoiceKey,
     invoice: &str,
 ) -> Result<RemoteInvoice, PaymentsError> {
-    let invoice = stripe
-        .call(
-            &VoidInvoiceInvoice::new(invoice),
-            Some(key.idempotency_key("void")),
-        )
-        .await
-        .map_err(payments_error)?;
-    Ok(remote(&invoice))
+    invoice_step(stripe, &VoidInvoiceInvoice::new(invoice), key, "void").await
 }

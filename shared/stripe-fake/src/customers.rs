@@ -62,117 +62,108 @@ impl FakeStripe {
         (200, done)
     }
 
-    pub(crate) fn customers_api(
-        &self,
-        state: &mut State,
-        method: &str,
-        parts: &[&str],
-        rest: &str,
-        req: &Request,
-    ) -> Reply {
-        match (method, parts) {
-            ("POST", ["customers"]) => {
-                let id = Self::next_id(state, "cus");
-                let customer = json!({
-                    "id": id, "object": "customer", "created": now(), "livemode": false,
-                    "description": req.param("description"), "metadata": req.map("metadata"),
-                    "invoice_settings": {"default_payment_method": null},
-                });
-                state.customers.insert(id, customer.clone());
-                (200, customer)
+    pub(crate) fn create_customer(&self, state: &mut State, req: &Request) -> Reply {
+        let id = Self::next_id(state, "cus");
+        let customer = json!({
+            "id": id, "object": "customer", "created": now(), "livemode": false,
+            "description": req.param("description"), "metadata": req.map("metadata"),
+            "invoice_settings": {"default_payment_method": null},
+        });
+        state.customers.insert(id, customer.clone());
+        (200, customer)
+    }
+
+    pub(crate) fn retrieve_customer(&self, state: &State, id: &str, req: &Request) -> Reply {
+        let Some(c) = state.customers.get(id) else {
+            return missing("customer", id);
+        };
+        let mut c = c.clone();
+        let expand = req.list("expand");
+        if expand
+            .iter()
+            .any(|e| e == "invoice_settings.default_payment_method")
+        {
+            if let Some(pm) = c["invoice_settings"]["default_payment_method"]
+                .as_str()
+                .and_then(|pm| state.methods.get(pm))
+            {
+                c["invoice_settings"]["default_payment_method"] = pm.clone();
             }
-            ("GET", ["customers", id]) => match state.customers.get(*id) {
-                Some(c) => {
-                    let mut c = c.clone();
-                    let expand = req.list("expand");
-                    if expand
-                        .iter()
-                        .any(|e| e == "invoice_settings.default_payment_method")
-                    {
-                        if let Some(pm) = c["invoice_settings"]["default_payment_method"]
-                            .as_str()
-                            .and_then(|pm| state.methods.get(pm))
-                        {
-                            c["invoice_settings"]["default_payment_method"] = pm.clone();
-                        }
-                    }
-                    (200, c)
-                }
-                None => missing("customer", id),
-            },
-            ("POST", ["customers", id]) => {
-                let pm = req.param("invoice_settings[default_payment_method]");
-                if let Some(pm) = pm {
-                    let owned = state
-                        .methods
-                        .get(pm)
-                        .is_some_and(|m| m["customer"].as_str() == Some(*id));
-                    if !owned {
-                        return missing("payment method on this customer", pm);
-                    }
-                }
-                let Some(c) = state.customers.get_mut(*id) else {
-                    return missing("customer", id);
-                };
-                if let Some(pm) = pm {
-                    c["invoice_settings"]["default_payment_method"] = json!(pm);
-                }
-                let c = c.clone();
-                self.emit(state, "customer.updated", c.clone(), None);
-                (200, c)
-            }
-            ("GET", ["setup_intents", id]) => match state.setup_intents.get(*id) {
-                Some(s) => (200, s.clone()),
-                None => missing("setup intent", id),
-            },
-            ("POST", ["checkout", "sessions"]) => {
-                let Some(customer) = req
-                    .param("customer")
-                    .filter(|c| state.customers.contains_key(*c))
-                else {
-                    return missing("customer", req.param("customer").unwrap_or_default());
-                };
-                if req.param("mode") != Some("setup") {
-                    return error(
-                        400,
-                        "invalid_request_error",
-                        "parameter_invalid",
-                        "only setup mode is faked",
-                    );
-                }
-                let id = Self::next_id(state, "cs");
-                let session = json!({
-                    "id": id, "object": "checkout.session", "automatic_tax": {"enabled": false},
-                    "created": now(), "custom_fields": [], "custom_text": {},
-                    "expires_at": now() + 86_400, "livemode": false, "mode": "setup",
-                    "payment_method_types": ["card"], "payment_status": "no_payment_required",
-                    "shipping_options": [], "status": "open", "customer": customer,
-                    "success_url": req.param("success_url"), "cancel_url": req.param("cancel_url"),
-                    "url": format!("{}/checkout/{id}", self.shared.base_url),
-                });
-                state.sessions.insert(id, session.clone());
-                (200, session)
-            }
-            ("POST", ["billing_portal", "sessions"]) => {
-                let Some(customer) = req
-                    .param("customer")
-                    .filter(|c| state.customers.contains_key(*c))
-                else {
-                    return missing("customer", req.param("customer").unwrap_or_default());
-                };
-                let id = Self::next_id(state, "bps");
-                (
-                    200,
-                    json!({
-                        "id": id, "object": "billing_portal.session", "configuration": "bpc_fake",
-                        "created": now(), "customer": customer, "livemode": false,
-                        "return_url": req.param("return_url"),
-                        "url": format!("{}/portal/{id}", self.shared.base_url),
-                    }),
-                )
-            }
-            _ => missing("route", rest),
         }
+        (200, c)
+    }
+
+    pub(crate) fn update_customer(&self, state: &mut State, id: &str, req: &Request) -> Reply {
+        let pm = req.param("invoice_settings[default_payment_method]");
+        if let Some(pm) = pm {
+            let owned = state
+                .methods
+                .get(pm)
+                .is_some_and(|m| m["customer"].as_str() == Some(id));
+            if !owned {
+                return missing("payment method on this customer", pm);
+            }
+        }
+        let Some(c) = state.customers.get_mut(id) else {
+            return missing("customer", id);
+        };
+        if let Some(pm) = pm {
+            c["invoice_settings"]["default_payment_method"] = json!(pm);
+        }
+        let c = c.clone();
+        self.emit(state, "customer.updated", c.clone(), None);
+        (200, c)
+    }
+
+    pub(crate) fn retrieve_setup_intent(&self, state: &State, id: &str) -> Reply {
+        match state.setup_intents.get(id) {
+            Some(s) => (200, s.clone()),
+            None => missing("setup intent", id),
+        }
+    }
+
+    pub(crate) fn create_checkout_session(&self, state: &mut State, req: &Request) -> Reply {
+        let customer = match known_customer(state, req) {
+            Ok(c) => c,
+            Err(missing) => return missing,
+        };
+        if req.param("mode") != Some("setup") {
+            return error(
+                400,
+                "invalid_request_error",
+                "parameter_invalid",
+                "only setup mode is faked",
+            );
+        }
+        let id = Self::next_id(state, "cs");
+        let session = json!({
+            "id": id, "object": "checkout.session", "automatic_tax": {"enabled": false},
+            "created": now(), "custom_fields": [], "custom_text": {},
+            "expires_at": now() + 86_400, "livemode": false, "mode": "setup",
+            "payment_method_types": ["card"], "payment_status": "no_payment_required",
+            "shipping_options": [], "status": "open", "customer": customer,
+            "success_url": req.param("success_url"), "cancel_url": req.param("cancel_url"),
+            "url": format!("{}/checkout/{id}", self.shared.base_url),
+        });
+        state.sessions.insert(id, session.clone());
+        (200, session)
+    }
+
+    pub(crate) fn create_portal_session(&self, state: &mut State, req: &Request) -> Reply {
+        let customer = match known_customer(state, req) {
+            Ok(c) => c,
+            Err(missing) => return missing,
+        };
+        let id = Self::next_id(state, "bps");
+        (
+            200,
+            json!({
+                "id": id, "object": "billing_portal.session", "configuration": "bpc_fake",
+                "created": now(), "customer": customer, "livemode": false,
+                "return_url": req.param("return_url"),
+                "url": format!("{}/portal/{id}", self.shared.base_url),
+            }),
+        )
     }
 }
 
@@ -191,4 +182,11 @@ fn attach_card(state: &mut State, customer: &str, kind: &str) -> Option<String> 
         }),
     );
     Some(id)
+}
+
+/// The `customer` parameter, if it names a customer; the reply Stripe gives if it does not.
+pub(crate) fn known_customer<'r>(state: &State, req: &'r Request) -> Result<&'r str, Reply> {
+    req.param("customer")
+        .filter(|c| state.customers.contains_key(*c))
+        .ok_or_else(|| missing("customer", req.param("customer").unwrap_or_default()))
 }

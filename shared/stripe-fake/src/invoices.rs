@@ -3,6 +3,7 @@
 
 use serde_json::{json, Value};
 
+use crate::customers::known_customer;
 use crate::state::{error, missing, now, Reply, State};
 use crate::{Charge, FakeStripe, Request};
 
@@ -10,52 +11,42 @@ use crate::{Charge, FakeStripe, Request};
 const EMBEDDED_LINES: usize = 10;
 
 impl FakeStripe {
-    pub(crate) fn invoices_api(
-        &self,
-        state: &mut State,
-        method: &str,
-        parts: &[&str],
-        rest: &str,
-        req: &Request,
-    ) -> Reply {
-        match (method, parts) {
-            ("POST", ["invoices"]) => self.create_invoice(state, req),
-            ("GET", ["invoices"]) => {
-                // Newest first: ids carry a zero-padded sequence number.
-                let listed: Vec<Value> = state
-                    .invoices
-                    .values()
-                    .rev()
-                    .filter(|i| req.param("customer").is_none_or(|c| i["customer"] == c))
-                    .filter(|i| req.param("status").is_none_or(|s| i["status"] == s))
-                    .cloned()
-                    .collect();
-                list_page(listed, req, "/v1/invoices", "invoice")
-            }
-            ("GET", ["invoices", id]) => match state.invoices.get(*id) {
-                Some(i) => (200, i.clone()),
-                None => missing("invoice", id),
-            },
-            ("GET", ["invoices", id, "lines"]) => match state.invoices.get(*id) {
-                Some(i) => list_page(
-                    i["lines"]["data"].as_array().cloned().unwrap_or_default(),
-                    req,
-                    &format!("/v1/invoices/{id}/lines"),
-                    "line item",
-                ),
-                None => missing("invoice", id),
-            },
-            ("POST", ["invoices", id, action]) => self.invoice_action(state, id, action, req),
-            _ => missing("route", rest),
+    pub(crate) fn list_invoices(&self, state: &State, req: &Request) -> Reply {
+        // Newest first: ids carry a zero-padded sequence number.
+        let listed: Vec<Value> = state
+            .invoices
+            .values()
+            .rev()
+            .filter(|i| req.param("customer").is_none_or(|c| i["customer"] == c))
+            .filter(|i| req.param("status").is_none_or(|s| i["status"] == s))
+            .cloned()
+            .collect();
+        list_page(listed, req, "/v1/invoices", "invoice")
+    }
+
+    pub(crate) fn retrieve_invoice(&self, state: &State, id: &str) -> Reply {
+        match state.invoices.get(id) {
+            Some(i) => (200, i.clone()),
+            None => missing("invoice", id),
         }
     }
 
-    fn create_invoice(&self, state: &mut State, req: &Request) -> Reply {
-        let Some(customer) = req
-            .param("customer")
-            .filter(|c| state.customers.contains_key(*c))
-        else {
-            return missing("customer", req.param("customer").unwrap_or_default());
+    pub(crate) fn invoice_lines(&self, state: &State, id: &str, req: &Request) -> Reply {
+        match state.invoices.get(id) {
+            Some(i) => list_page(
+                i["lines"]["data"].as_array().cloned().unwrap_or_default(),
+                req,
+                &format!("/v1/invoices/{id}/lines"),
+                "line item",
+            ),
+            None => missing("invoice", id),
+        }
+    }
+
+    pub(crate) fn create_invoice(&self, state: &mut State, req: &Request) -> Reply {
+        let customer = match known_customer(state, req) {
+            Ok(c) => c,
+            Err(missing) => return missing,
         };
         let id = Self::next_id(state, "in");
         let t = now();
@@ -78,7 +69,25 @@ impl FakeStripe {
         (200, invoice)
     }
 
-    fn invoice_action(&self, state: &mut State, id: &str, action: &str, req: &Request) -> Reply {
+    /// Announces that an invoice left status `from` (an event with its previous status, as Stripe
+    /// sends) and answers with the invoice.
+    fn changed(&self, state: &mut State, kind: &str, invoice: Value, from: &str) -> Reply {
+        self.emit(
+            state,
+            kind,
+            invoice.clone(),
+            Some(json!({ "status": from })),
+        );
+        (200, invoice)
+    }
+
+    pub(crate) fn invoice_action(
+        &self,
+        state: &mut State,
+        id: &str,
+        action: &str,
+        req: &Request,
+    ) -> Reply {
         let Some(invoice) = state.invoices.get(id).cloned() else {
             return missing("invoice", id);
         };
@@ -152,13 +161,7 @@ impl FakeStripe {
                 inv["hosted_invoice_url"] = json!(format!("{}/i/{id}", self.shared.base_url));
                 inv["status_transitions"]["finalized_at"] = json!(now());
                 let inv = inv.clone();
-                self.emit(
-                    state,
-                    "invoice.finalized",
-                    inv.clone(),
-                    Some(json!({"status": "draft"})),
-                );
-                (200, inv)
+                self.changed(state, "invoice.finalized", inv, "draft")
             }
             "void" => {
                 if status != "open" {
@@ -167,13 +170,7 @@ impl FakeStripe {
                 let inv = state.invoices.get_mut(id).expect("checked above");
                 inv["status"] = json!("void");
                 let inv = inv.clone();
-                self.emit(
-                    state,
-                    "invoice.voided",
-                    inv.clone(),
-                    Some(json!({"status": "open"})),
-                );
-                (200, inv)
+                self.changed(state, "invoice.voided", inv, "open")
             }
             "pay" => self.pay(state, id, &invoice),
             _ => missing("invoice action", action),
@@ -246,13 +243,7 @@ impl FakeStripe {
                 inv["amount_remaining"] = json!(0);
                 inv["status_transitions"]["paid_at"] = json!(now());
                 let inv = inv.clone();
-                self.emit(
-                    state,
-                    "invoice.paid",
-                    inv.clone(),
-                    Some(json!({"status": "open"})),
-                );
-                (200, inv)
+                self.changed(state, "invoice.paid", inv, "open")
             }
             "declined" => {
                 let inv = inv.clone();

@@ -221,10 +221,17 @@ impl FakeStripe {
                 Some(event) => (200, event.clone()),
                 None => missing("event", id),
             },
-            (_, ["invoices", ..]) => self.invoices_api(state, method, &parts, rest, req),
-            (_, ["customers" | "setup_intents" | "checkout" | "billing_portal", ..]) => {
-                self.customers_api(state, method, &parts, rest, req)
-            }
+            ("POST", ["customers"]) => self.create_customer(state, req),
+            ("GET", ["customers", id]) => self.retrieve_customer(state, id, req),
+            ("POST", ["customers", id]) => self.update_customer(state, id, req),
+            ("GET", ["setup_intents", id]) => self.retrieve_setup_intent(state, id),
+            ("POST", ["checkout", "sessions"]) => self.create_checkout_session(state, req),
+            ("POST", ["billing_portal", "sessions"]) => self.create_portal_session(state, req),
+            ("POST", ["invoices"]) => self.create_invoice(state, req),
+            ("GET", ["invoices"]) => self.list_invoices(state, req),
+            ("GET", ["invoices", id]) => self.retrieve_invoice(state, id),
+            ("GET", ["invoices", id, "lines"]) => self.invoice_lines(state, id, req),
+            ("POST", ["invoices", id, action]) => self.invoice_action(state, id, action, req),
             _ => missing("route", rest),
         }
     }
