@@ -18,7 +18,9 @@ async fn context() -> Context {
         table,
         currency: Currency::Usd,
         now: NOW.parse::<DateTime<Utc>>().expect("now"),
-        billing: Err(SetupError::Stripe("not configured in this test".into())),
+        billing: Err(SetupError::Secret(billing_aws::ssm::SecretError::Unset(
+            "STRIPE_API_KEY",
+        ))),
     };
     admin(&ctx, &["table", "create"])
         .await

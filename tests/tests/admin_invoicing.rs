@@ -327,7 +327,9 @@ async fn a_stored_event_is_replayed_once_and_bad_input_changes_nothing() {
     assert_eq!(fake.invoices().len(), invoices_before);
 
     let mut unconfigured = context(&fake).await;
-    unconfigured.billing = Err(SetupError::Stripe("set STRIPE_API_KEY_PARAMETER".into()));
+    unconfigured.billing = Err(SetupError::Secret(billing_aws::ssm::SecretError::Unset(
+        "STRIPE_API_KEY",
+    )));
     let e = admin(&unconfigured, &["invoicing", "pending"])
         .await
         .expect_err("no Stripe");

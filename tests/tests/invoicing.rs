@@ -530,20 +530,19 @@ fn october_of(account: &str) -> WorkItem {
     month_item(account, "2026-10")
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_run_sends_work_through_sqs_and_the_worker_returns_what_failed() {
-    use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
-
+/// The run's day, with one account to invoice (two hours of October usage, a card), and a new SQS
+/// queue: the client and the queue's URL.
+async fn one_account_and_a_queue(account: &str) -> (World, aws_sdk_sqs::Client, String) {
     let w = World::new(RUN_DAY).await;
     w.usage(
-        "q-u",
-        "queued",
+        &format!("{account}-u"),
+        account,
         "gpu",
         "2026-10-10T00:00:00Z",
         "2026-10-10T02:00:00Z",
     )
     .await;
-    w.card("queued", "pm_card_visa").await;
+    w.card(account, "pm_card_visa").await;
     let sqs = aws_sdk_sqs::Client::new(&e2e::local_aws().await);
     let url = sqs
         .create_queue()
@@ -553,7 +552,15 @@ async fn the_run_sends_work_through_sqs_and_the_worker_returns_what_failed() {
         .expect("queue")
         .queue_url
         .expect("url");
-    let queue = billing_notify::SqsWorkQueue::new(sqs.clone(), url.clone());
+    (w, sqs, url)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_run_sends_work_through_sqs_and_the_worker_returns_what_failed() {
+    use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
+
+    let (w, sqs, url) = one_account_and_a_queue("queued").await;
+    let queue = billing_sqs::SqsWorkQueue::new(sqs.clone(), url.clone());
     let run = BillingRun::new(w.store.clone(), queue, w.clock.clone(), Holidays::default());
     assert_eq!(run.run().await.expect("run").enqueued, 1);
     let received = sqs
@@ -590,4 +597,31 @@ async fn the_run_sends_work_through_sqs_and_the_worker_returns_what_failed() {
         .collect();
     assert_eq!(failed, ["bad"]);
     assert_eq!(w.charges("queued").len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_whose_queue_is_gone_fails_with_the_answer_of_sqs_as_its_cause() {
+    use aws_sdk_sqs::operation::send_message_batch::SendMessageBatchError;
+    use billing_app::invoicing::InvoicingError;
+
+    let (w, sqs, url) = one_account_and_a_queue("gone").await;
+    sqs.delete_queue()
+        .queue_url(&url)
+        .send()
+        .await
+        .expect("queue deleted");
+    let queue = billing_sqs::SqsWorkQueue::new(sqs, url);
+    let run = BillingRun::new(w.store.clone(), queue, w.clock.clone(), Holidays::default());
+
+    let error = run.run().await.expect_err("the queue is gone");
+    assert!(matches!(error, InvoicingError::Queue(_)), "{error:?}");
+    let cause = std::error::Error::source(&error).expect("a cause");
+    let sdk = cause
+        .downcast_ref::<aws_sdk_sqs::error::SdkError<SendMessageBatchError>>()
+        .expect("the cause is SQS's answer");
+    assert!(
+        sdk.as_service_error()
+            .is_some_and(SendMessageBatchError::is_queue_does_not_exist),
+        "{sdk:?}"
+    );
 }

@@ -3,6 +3,7 @@
 //! Stripe key is read from its SSM SecureString, and only when it is not given directly.
 
 use aws_sdk_ssm::types::ParameterType;
+use billing_aws::ssm::{secret, ParameterError, SecretError};
 use billing_stripe::StripeSettings;
 
 #[tokio::test]
@@ -12,7 +13,7 @@ async fn in_lambda_the_config_comes_from_the_environment_and_reaches_dynamodb() 
         "AWS_SESSION_TOKEN" => Some("session-token".to_owned()),
         _ => std::env::var(k).ok(),
     };
-    let config = billing_dynamodb::sdk_config(env).await;
+    let config = billing_aws::sdk_config(env).await;
     assert_eq!(
         config.region().map(|r| r.as_ref().to_owned()),
         std::env::var("AWS_REGION").ok()
@@ -43,28 +44,44 @@ async fn the_stripe_key_is_read_from_its_ssm_secure_string_and_only_when_not_giv
         .expect("parameter stored");
     let only = |key: &'static str, value: String| move |k: &str| (k == key).then(|| value.clone());
 
-    let from_ssm = StripeSettings::from_env(only("STRIPE_API_KEY_PARAMETER", name.clone()), || {
-        Some(ssm.clone())
-    })
+    let from_ssm = secret(
+        only("STRIPE_API_KEY_PARAMETER", name.clone()),
+        "STRIPE_API_KEY",
+        || ssm.clone(),
+    )
     .await
     .expect("key read from SSM");
-    assert_eq!(from_ssm.api_key, "sk_test_from_ssm");
+    let settings = StripeSettings::from_env(|_| None, from_ssm).expect("settings");
+    assert_eq!(settings.api_key, "sk_test_from_ssm");
 
-    let given = StripeSettings::from_env(only("STRIPE_API_KEY", "sk_test_given".into()), || {
-        panic!("an SSM client was built although the key was given")
-    })
+    let given = secret(
+        only("STRIPE_API_KEY", "sk_test_given".into()),
+        "STRIPE_API_KEY",
+        || panic!("an SSM client was built although the key was given"),
+    )
     .await
     .expect("key given");
-    assert_eq!(given.api_key, "sk_test_given");
+    assert_eq!(given, "sk_test_given");
 
     let missing = format!("{name}-missing");
-    let error = StripeSettings::from_env(only("STRIPE_API_KEY_PARAMETER", missing.clone()), || {
-        Some(ssm.clone())
-    })
+    let error = secret(
+        only("STRIPE_API_KEY_PARAMETER", missing.clone()),
+        "STRIPE_API_KEY",
+        || ssm.clone(),
+    )
     .await
     .expect_err("no such parameter");
+    assert_eq!(
+        error.to_string(),
+        format!("cannot read parameter {missing}")
+    );
+    let SecretError::Parameter(ParameterError::Unreadable { source, .. }) = error else {
+        panic!("not an SSM failure: {error:?}");
+    };
     assert!(
-        error.starts_with(&format!("cannot read parameter {missing}")),
-        "{error}"
+        source
+            .as_service_error()
+            .is_some_and(|e| e.is_parameter_not_found()),
+        "SSM's answer is kept as the source: {source:?}"
     );
 }

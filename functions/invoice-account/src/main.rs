@@ -15,8 +15,10 @@ async fn main() -> Result<(), Error> {
     let env = |k: &str| std::env::var(k).ok();
     let currency = config::currency(&env)?;
     let holidays = config::holidays(&env)?;
-    let aws = billing_dynamodb::sdk_config(env).await;
-    let settings = StripeSettings::from_env(env, || Some(aws_sdk_ssm::Client::new(&aws))).await?;
+    let aws = billing_aws::sdk_config(env).await;
+    let api_key =
+        billing_aws::ssm::secret(env, "STRIPE_API_KEY", || aws_sdk_ssm::Client::new(&aws)).await?;
+    let settings = StripeSettings::from_env(env, api_key)?;
     let worker = InvoiceWorker::new(
         DynamoDbStore::new(
             aws_sdk_dynamodb::Client::new(&aws),

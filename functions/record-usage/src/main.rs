@@ -14,7 +14,7 @@ use lambda_runtime::{run, service_fn, tracing, Error, LambdaEvent};
 async fn main() -> Result<(), Error> {
     tracing::init_default_subscriber();
     let config = config::Config::from_lookup(|k| std::env::var(k).ok()).expect("configuration");
-    let aws = billing_dynamodb::sdk_config(|k| std::env::var(k).ok()).await;
+    let aws = billing_aws::sdk_config(|k| std::env::var(k).ok()).await;
     let store = DynamoDbStore::new(
         aws_sdk_dynamodb::Client::new(&aws),
         config.table,

@@ -7,7 +7,7 @@ use billing_app::clock::SystemClock;
 use billing_app::config::{self, required};
 use billing_app::invoicing::BillingRun;
 use billing_dynamodb::DynamoDbStore;
-use billing_notify::SqsWorkQueue;
+use billing_sqs::SqsWorkQueue;
 use lambda_runtime::{run, service_fn, tracing, Error, LambdaEvent};
 
 #[tokio::main(flavor = "current_thread")]
@@ -16,7 +16,7 @@ async fn main() -> Result<(), Error> {
     let env = |k: &str| std::env::var(k).ok();
     let currency = config::currency(&env)?;
     let holidays = config::holidays(&env)?;
-    let aws = billing_dynamodb::sdk_config(env).await;
+    let aws = billing_aws::sdk_config(env).await;
     let run_ = BillingRun::new(
         DynamoDbStore::new(
             aws_sdk_dynamodb::Client::new(&aws),
@@ -31,7 +31,14 @@ async fn main() -> Result<(), Error> {
         holidays,
     );
     run(service_fn(|_: LambdaEvent<serde_json::Value>| async {
-        let report = run_.run().await?;
+        let report = run_.run().await.inspect_err(|e| {
+            // Lambda reports only the error's own message: the causes (SQS's answer) go in the log.
+            let chain: Vec<String> =
+                std::iter::successors(std::error::Error::source(e), |c| c.source())
+                    .map(ToString::to_string)
+                    .collect();
+            tracing::error!(error = %e, ?chain, "billing run failed");
+        })?;
         tracing::info!(month = ?report.month, enqueued = report.enqueued, "billing run");
         Ok::<_, Error>(serde_json::to_value(report)?)
     }))

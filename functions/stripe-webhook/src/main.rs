@@ -4,7 +4,7 @@ use billing_app::config::{self, required};
 use billing_app::webhooks::WebhookProcessor;
 use billing_dynamodb::DynamoDbStore;
 use billing_notify::SesMailer;
-use billing_stripe::{resolve_parameter, StripePayments, StripeSettings};
+use billing_stripe::{StripePayments, StripeSettings};
 use lambda_http::{run, service_fn, tracing, Error, Request};
 use std::cell::LazyCell;
 
@@ -12,16 +12,12 @@ use std::cell::LazyCell;
 async fn main() -> Result<(), Error> {
     tracing::init_default_subscriber();
     let env = |k: &str| std::env::var(k).ok();
-    let aws = billing_dynamodb::sdk_config(env).await;
+    let aws = billing_aws::sdk_config(env).await;
     // Built only if a secret is read from SSM (always in AWS, never with the values given).
     let ssm = LazyCell::new(|| aws_sdk_ssm::Client::new(&aws));
-    let settings = StripeSettings::from_env(env, || Some(ssm.clone())).await?;
-    let secret = match env("STRIPE_WEBHOOK_SECRET") {
-        Some(s) => s,
-        None => {
-            resolve_parameter(&ssm, &required(&env, "STRIPE_WEBHOOK_SECRET_PARAMETER")?).await?
-        }
-    };
+    let api_key = billing_aws::ssm::secret(env, "STRIPE_API_KEY", || ssm.clone()).await?;
+    let settings = StripeSettings::from_env(env, api_key)?;
+    let secret = billing_aws::ssm::secret(env, "STRIPE_WEBHOOK_SECRET", || ssm.clone()).await?;
     let currency = config::currency(&env)?;
     let store = DynamoDbStore::new(
         aws_sdk_dynamodb::Client::new(&aws),

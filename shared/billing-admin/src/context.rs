@@ -76,10 +76,12 @@ pub enum SetupError {
     /// A variable is missing or malformed (`ALERT_SENDER`, `BILLING_PAGE_URL`, `HOLIDAYS`).
     #[error("{0}")]
     Config(#[from] ConfigError),
-    /// The Stripe settings could not be read. `StripeSettings::from_env` reports why as text only,
-    /// so there is no source to keep.
-    #[error("{0}")]
-    Stripe(String),
+    /// The Stripe API key could not be read (from SSM or the environment).
+    #[error(transparent)]
+    Secret(#[from] billing_aws::ssm::SecretError),
+    /// The Stripe settings are malformed.
+    #[error(transparent)]
+    Stripe(#[from] billing_stripe::SettingsError),
 }
 
 /// A command failed.

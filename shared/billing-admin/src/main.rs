@@ -13,10 +13,10 @@ use clap::Parser;
 /// (`ALERT_SENDER`), `BILLING_PAGE_URL` and `HOLIDAYS`, as the invoicing functions read them.
 async fn billing_setup(aws: &aws_config::SdkConfig) -> Result<BillingSetup, SetupError> {
     let env = |k: &str| std::env::var(k).ok();
+    let api_key =
+        billing_aws::ssm::secret(env, "STRIPE_API_KEY", || aws_sdk_ssm::Client::new(aws)).await?;
     Ok(BillingSetup {
-        stripe: StripeSettings::from_env(env, || Some(aws_sdk_ssm::Client::new(aws)))
-            .await
-            .map_err(SetupError::Stripe)?,
+        stripe: StripeSettings::from_env(env, api_key)?,
         ses: aws_sdk_sesv2::Client::new(aws),
         sender: required(&env, "ALERT_SENDER")?,
         billing_page: required(&env, "BILLING_PAGE_URL")?,

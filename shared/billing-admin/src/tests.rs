@@ -22,7 +22,9 @@ fn context() -> Context {
         table: "never-called".into(),
         currency: Currency::Usd,
         now: NOW.parse().expect("now"),
-        billing: Err(SetupError::Stripe("not configured in this test".into())),
+        billing: Err(SetupError::Secret(billing_aws::ssm::SecretError::Unset(
+            "STRIPE_API_KEY",
+        ))),
     }
 }
 

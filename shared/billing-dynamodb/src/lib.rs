@@ -37,10 +37,7 @@ mod credits;
 mod invoices;
 mod invoicing;
 mod keys;
-mod sdk;
 mod usage;
-
-pub use sdk::sdk_config;
 
 use std::collections::HashMap;
 

@@ -1,10 +1,15 @@
 //! Stripe webhook verification: the `Stripe-Signature` header (`t=…,v1=HMAC-SHA256`) over the raw
-//! body, within Stripe's 300 s tolerance, then the typed event turned into a [`PaymentEvent`].
+//! body, within Stripe's 300 s tolerance, then the typed event turned into a [`PaymentEvent`]. And an
+//! event fetched from Stripe by id, read the same way, for an operator's replay.
 
+use billing_app::payments::PaymentsError;
 use billing_app::webhooks::{InvoiceChange, PaymentEvent, VerifiedEvent};
+use stripe::StripeRequest;
 use stripe_webhook::{EventObject, Webhook, WebhookError};
 
-use crate::remote;
+use crate::client::payments_error;
+use crate::invoices::remote;
+use crate::StripePayments;
 
 /// Why a webhook was refused (answered 400, nothing changed).
 #[derive(Debug, thiserror::Error)]
@@ -100,5 +105,37 @@ fn previous_customer(previous: &Option<miniserde::json::Value>) -> Option<String
             _ => None,
         },
         _ => None,
+    }
+}
+
+/// `GET /v1/events/{id}`, read as raw JSON so that the webhook's own parsing reads it.
+struct FetchEvent(String);
+
+impl StripeRequest for FetchEvent {
+    type Output = miniserde::json::Value;
+
+    fn build(&self) -> stripe_client_core::RequestBuilder {
+        stripe_client_core::RequestBuilder::new(
+            stripe_client_core::StripeMethod::Get,
+            format!("/events/{}", self.0),
+        )
+    }
+}
+
+impl StripePayments {
+    /// An event as Stripe stored it (Stripe keeps events for 30 days), read exactly as a webhook
+    /// delivery of it would be: for an operator's replay.
+    pub async fn stored_event(&self, id: &str) -> Result<VerifiedEvent, PaymentsError> {
+        if id.is_empty() || !id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
+            return Err(PaymentsError::Refused(format!(
+                "`{id}` is not a Stripe event id"
+            )));
+        }
+        let raw = self
+            .call(&FetchEvent(id.to_owned()), None)
+            .await
+            .map_err(payments_error)?;
+        read_fetched_event(&miniserde::json::to_string(&raw))
+            .map_err(|e| PaymentsError::Refused(e.to_string()))
     }
 }

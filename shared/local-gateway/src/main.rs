@@ -38,9 +38,8 @@ async fn main() {
     let config = Config::from_lookup(env).expect("configuration");
     let port = env("LOCAL_GATEWAY_PORT").unwrap_or_else(|| "8787".into());
     let aws = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
-    let settings = StripeSettings::from_env(env, || None)
-        .await
-        .expect("Stripe settings");
+    let api_key = required(&env, "STRIPE_API_KEY").expect("configuration");
+    let settings = StripeSettings::from_env(env, api_key).expect("Stripe settings");
     let payments = || StripePayments::new(&settings).expect("Stripe client");
     let secret = required(&env, "STRIPE_WEBHOOK_SECRET").expect("configuration");
     let store = DynamoDbStore::new(

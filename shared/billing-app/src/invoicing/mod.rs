@@ -170,8 +170,8 @@ pub trait WorkQueue: Send + Sync {
 
 /// The queue refused or could not be reached.
 #[derive(Debug, thiserror::Error)]
-#[error("the work queue is unavailable: {0}")]
-pub struct QueueError(pub String);
+#[error("the work queue is unavailable")]
+pub struct QueueError(#[source] pub Box<dyn std::error::Error + Send + Sync>);
 
 /// What failed while invoicing.
 #[derive(Debug, thiserror::Error)]

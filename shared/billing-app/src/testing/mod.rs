@@ -5,7 +5,7 @@
 //! | --- | --- | --- |
 //! | `UsageStore`, `AlertStore`, `CreditStore`, `InvoiceStore`, `CustomerStore`, `InvoicingStore`, `RosterStore`, `PaymentEventLog` | [`MemoryStore`] | `billing_dynamodb::DynamoDbStore` |
 //! | `Payments` | [`MemoryPayments`] | `billing_stripe::StripePayments` |
-//! | `WorkQueue` | [`MemoryQueue`] | `billing_notify::SqsWorkQueue` |
+//! | `WorkQueue` | [`MemoryQueue`] | `billing_sqs::SqsWorkQueue` |
 //! | `Mailer` | [`OutboxMailer`] | `billing_notify::SesMailer` |
 //! | `EventPublisher` | [`OutboxPublisher`] | `billing_notify::EventBridgePublisher` |
 //! | `Clock` | `clock::FixedClock` | `clock::SystemClock` |

@@ -1,11 +1,19 @@
-//! The AWS SDK configuration a function builds once at start-up.
+//! The AWS SDK configuration a function builds once at start-up, and (feature `ssm`) the secrets it
+//! reads from SSM then: the bootstrap every function shares, apart from the adapters of the
+//! services it calls. It links no service client but SSM's, and that only with `ssm`.
+
+#[cfg(feature = "ssm")]
+pub mod ssm;
 
 use aws_config::{BehaviorVersion, Region, SdkConfig};
-use aws_sdk_dynamodb::config::{Credentials, HttpClient, RuntimeComponents, SharedHttpClient};
+use aws_credential_types::Credentials;
 use aws_smithy_http_client::tls::rustls_provider::CryptoMode;
 use aws_smithy_http_client::tls::{Provider, TlsContext, TrustStore};
 use aws_smithy_runtime_api::client::connector_metadata::ConnectorMetadata;
-use aws_smithy_runtime_api::client::http::{HttpConnectorSettings, SharedHttpConnector};
+use aws_smithy_runtime_api::client::http::{
+    HttpClient, HttpConnectorSettings, SharedHttpClient, SharedHttpConnector,
+};
+use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 
 /// The roots of Amazon Trust Services, which sign every AWS service endpoint's certificate.
 const AWS_ROOTS: &str = include_str!("../certs/amazon-trust-services.pem");
