@@ -1,7 +1,7 @@
 //! Stripe webhooks through the `stripe-webhook` handler, against DynamoDB on moto and the Stripe fake:
 //! signatures, once per event id, any order, and new payment methods becoming the default.
 
-use billing_api::handler::BillingApi;
+use billing_api::http::BillingApi;
 use billing_app::dashboard::Dashboard;
 use billing_app::ingest::{IngestPolicy, UsageRecorder};
 use billing_app::invoices::{InvoiceStatus, InvoiceStore};
@@ -274,7 +274,7 @@ async fn a_card_saved_through_checkout_becomes_the_default_and_shows_on_the_summ
         let request = lambda_http::request::from_str(&event.to_string()).expect("request");
         let api = &api;
         async move {
-            let response = billing_api::handler::handle(api, request)
+            let response = billing_api::http::handle(api, request)
                 .await
                 .unwrap_or_else(|never| match never {});
             let body: Value = serde_json::from_slice(response.body()).expect("json");

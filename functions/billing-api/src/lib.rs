@@ -1,9 +1,9 @@
-//! The dashboard's billing API: [`handler`] translates API Gateway HTTP API (v2) requests into dashboard
+//! The dashboard's billing API: [`http`] translates API Gateway HTTP API (v2) requests into dashboard
 //! calls; [`config`] reads the settings. The binary (`main.rs`) wires them into Lambda; the local
 //! gateway (`shared/local-gateway`) serves the same handler over HTTP on 127.0.0.1.
 
 pub mod config;
-pub mod handler;
+pub mod http;
 
 use serde_json::{json, Map, Value};
 

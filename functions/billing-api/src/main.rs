@@ -1,7 +1,7 @@
 //! `billing-api`: the dashboard's billing routes behind API Gateway's JWT authorizer.
 
 use billing_api::config;
-use billing_api::handler::{self, BillingApi};
+use billing_api::http::{self, BillingApi};
 use billing_app::clock::SystemClock;
 use billing_app::dashboard::Dashboard;
 use billing_app::ingest::{IngestPolicy, UsageRecorder};
@@ -34,8 +34,5 @@ async fn main() -> Result<(), Error> {
         methods,
         claim: config.account_claim,
     };
-    run(service_fn(|request: Request| {
-        handler::handle(&api, request)
-    }))
-    .await
+    run(service_fn(|request: Request| http::handle(&api, request))).await
 }

@@ -12,7 +12,7 @@
 use std::net::TcpListener;
 
 use billing_api::config::Config;
-use billing_api::handler::{self, BillingApi};
+use billing_api::http::{self, BillingApi};
 use billing_api::http_api_event;
 use billing_app::clock::SystemClock;
 use billing_app::config::required;
@@ -106,7 +106,7 @@ async fn main() {
                 }
             }
         } else {
-            handler::handle(&api, request)
+            http::handle(&api, request)
                 .await
                 .unwrap_or_else(|never| match never {})
         };
