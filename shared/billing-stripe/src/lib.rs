@@ -11,6 +11,7 @@
 //!   line count of an invoice with more is read by paging through its lines, one more request per
 //!   100 lines beyond the first 10.
 
+mod config;
 mod webhook;
 
 use std::collections::HashMap;
@@ -45,6 +46,7 @@ use stripe_core::customer::{
 use stripe_core::setup_intent::RetrieveSetupIntent;
 use stripe_shared::{CheckoutSessionMode, Invoice, InvoiceCollectionMethod, InvoiceStatus};
 
+pub use config::{Secret, SecretError, StripeConfig};
 pub use webhook::{read_fetched_event, verify_event, WebhookRejected};
 
 /// The Stripe API version this adapter speaks: create the webhook endpoint pinned to it.
@@ -100,31 +102,21 @@ impl StripeSettings {
         get: impl Fn(&str) -> Option<String>,
         ssm: impl FnOnce() -> Option<aws_sdk_ssm::Client>,
     ) -> Result<Self, String> {
-        let api_key = match (get("STRIPE_API_KEY"), get("STRIPE_API_KEY_PARAMETER")) {
-            (Some(key), _) => key,
-            (None, Some(name)) => {
-                let ssm = ssm().ok_or("no SSM client to resolve STRIPE_API_KEY_PARAMETER")?;
-                resolve_parameter(&ssm, &name).await?
-            }
-            (None, None) => {
-                return Err("set STRIPE_API_KEY_PARAMETER (or STRIPE_API_KEY locally)".into())
-            }
-        };
-        let number = |name: &str, default: u32| -> Result<u32, String> {
-            get(name).map_or(Ok(default), |v| {
-                v.parse::<u32>()
-                    .ok()
-                    .filter(|n| *n > 0)
-                    .ok_or_else(|| format!("{name} must be a positive whole number, not `{v}`"))
-            })
-        };
-        let total = number("STRIPE_MAX_RPS", 25)?;
-        let concurrency = number("STRIPE_MAX_CONCURRENCY", 1)?;
+        let config = StripeConfig::from_lookup(&get).map_err(|e| e.to_string())?;
+        Self::resolve(&config, ssm).await.map_err(|e| e.to_string())
+    }
+
+    /// The settings of a [`StripeConfig`], its key read from SSM if it is named there (`ssm` is
+    /// called only then).
+    pub async fn resolve(
+        config: &StripeConfig,
+        ssm: impl FnOnce() -> Option<aws_sdk_ssm::Client>,
+    ) -> Result<Self, SecretError> {
         Ok(Self {
-            api_key,
-            base_url: get("STRIPE_API_BASE"),
-            timeout: Duration::from_millis(u64::from(number("STRIPE_TIMEOUT_MS", 10_000)?)),
-            requests_per_second: (total / concurrency).max(1),
+            api_key: config.api_key.resolve(ssm).await?,
+            base_url: config.base_url.clone(),
+            timeout: config.timeout,
+            requests_per_second: config.requests_per_second,
             attempts: 3,
         })
     }
@@ -132,20 +124,9 @@ impl StripeSettings {
 
 /// Reads an SSM SecureString (decrypted). The value is never logged.
 pub async fn resolve_parameter(ssm: &aws_sdk_ssm::Client, name: &str) -> Result<String, String> {
-    ssm.get_parameter()
-        .name(name)
-        .with_decryption(true)
-        .send()
+    config::read_parameter(ssm, name)
         .await
-        .map_err(|e| {
-            format!(
-                "cannot read parameter {name}: {}",
-                aws_sdk_ssm::error::DisplayErrorContext(e)
-            )
-        })?
-        .parameter
-        .and_then(|p| p.value)
-        .ok_or_else(|| format!("parameter {name} has no value"))
+        .map_err(|e| e.to_string())
 }
 
 /// Spaces requests evenly at a maximum rate, across the tasks of one process.
