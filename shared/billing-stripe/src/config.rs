@@ -5,6 +5,7 @@ use std::time::Duration;
 use aws_sdk_ssm::error::{DisplayErrorContext, SdkError};
 use aws_sdk_ssm::operation::get_parameter::GetParameterError;
 use billing_app::config::ConfigError;
+use billing_app::payments::PaymentsError;
 
 /// A secret as configured: its value (local runs only), or the name of the SSM SecureString that
 /// holds it, read once at start-up. The value is never logged.
@@ -43,6 +44,18 @@ pub enum SecretError {
     /// The parameter holds nothing.
     #[error("parameter {0} has no value")]
     Empty(String),
+}
+
+/// Why Stripe cannot be set up at start-up: a secret that cannot be read, or a client that cannot
+/// be built. The functions that call Stripe fail at init with it, visibly.
+#[derive(Debug, thiserror::Error)]
+pub enum SetupError {
+    /// A secret (the API key, the webhook signing secret) could not be read.
+    #[error(transparent)]
+    Secret(#[from] SecretError),
+    /// The client could not be built.
+    #[error(transparent)]
+    Client(#[from] PaymentsError),
 }
 
 impl Secret {

@@ -46,7 +46,7 @@ use stripe_core::customer::{
 use stripe_core::setup_intent::RetrieveSetupIntent;
 use stripe_shared::{CheckoutSessionMode, Invoice, InvoiceCollectionMethod, InvoiceStatus};
 
-pub use config::{Secret, SecretError, StripeConfig};
+pub use config::{Secret, SecretError, SetupError, StripeConfig};
 pub use webhook::{read_fetched_event, verify_event, WebhookRejected};
 
 /// The Stripe API version this adapter speaks: create the webhook endpoint pinned to it.
