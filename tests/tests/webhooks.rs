@@ -2,6 +2,7 @@
 //! signatures, once per event id, any order, and new payment methods becoming the default.
 
 use billing_api::http::BillingApi;
+use billing_app::clock::FixedClock;
 use billing_app::dashboard::Dashboard;
 use billing_app::ingest::{IngestPolicy, UsageRecorder};
 use billing_app::invoices::{InvoiceStatus, InvoiceStore};
@@ -16,20 +17,34 @@ use billing_stripe::StripePayments;
 use e2e::billing::{acct, payments, World, BILLING_PAGE};
 use lambda_http::{Body, Request};
 use serde_json::{json, Value};
+use stripe_webhook::handler::Endpoint;
 
 const SECRET: &str = "whsec_test_secret";
 const NOW: i64 = 1_793_000_000;
 
 type Processor =
-    WebhookProcessor<DynamoDbStore, StripePayments, billing_app::testing::OutboxMailer>;
+    Endpoint<DynamoDbStore, StripePayments, billing_app::testing::OutboxMailer, FixedClock>;
+
+/// The endpoint with its own clock, set at each delivery (the world's clock stays where it is).
+fn endpoint(w: &World, secret: &str) -> Processor {
+    Endpoint {
+        processor: WebhookProcessor::new(
+            w.store.clone(),
+            payments(&w.fake),
+            w.mail.clone(),
+            BILLING_PAGE.into(),
+        ),
+        secret: secret.into(),
+        clock: FixedClock::at(unix(NOW)),
+    }
+}
 
 fn processor(w: &World) -> Processor {
-    WebhookProcessor::new(
-        w.store.clone(),
-        payments(&w.fake),
-        w.mail.clone(),
-        BILLING_PAGE.into(),
-    )
+    endpoint(w, SECRET)
+}
+
+fn unix(t: i64) -> chrono::DateTime<chrono::Utc> {
+    chrono::DateTime::from_timestamp(t, 0).expect("an instant")
 }
 
 fn request(body: &str, signature: Option<String>) -> Request {
@@ -43,7 +58,8 @@ fn request(body: &str, signature: Option<String>) -> Request {
 }
 
 async fn deliver(p: &Processor, body: &str, signature: Option<String>, now: i64) -> (u16, Value) {
-    let response = stripe_webhook::handle(p, SECRET, now, request(body, signature))
+    p.clock.set(unix(now));
+    let response = stripe_webhook::handler::handle(p, request(body, signature))
         .await
         .expect("a response");
     let json = match response.body() {
@@ -372,7 +388,8 @@ const FIXTURE_SIGNED_AT: i64 = 1_795_000_000;
 
 async fn fixture_status(p: &Processor, fixture: &str, now: i64) -> u16 {
     let request = lambda_http::request::from_str(fixture).expect("an HTTP API v2 event");
-    stripe_webhook::handle(p, FIXTURE_SECRET, now, request)
+    p.clock.set(unix(now));
+    stripe_webhook::handler::handle(p, request)
         .await
         .expect("a response")
         .status()
@@ -382,7 +399,7 @@ async fn fixture_status(p: &Processor, fixture: &str, now: i64) -> u16 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_signed_fixture_is_accepted_in_time_and_refused_late_or_tampered() {
     let w = World::new("2026-11-16T08:30:00Z").await;
-    let p = processor(&w);
+    let p = endpoint(&w, FIXTURE_SECRET);
     let (account, month) = (acct("acct-demo"), "2026-10".parse().expect("m"));
     let open = billing_app::invoices::InvoiceRecord {
         month,

@@ -122,13 +122,6 @@ impl StripeSettings {
     }
 }
 
-/// Reads an SSM SecureString (decrypted). The value is never logged.
-pub async fn resolve_parameter(ssm: &aws_sdk_ssm::Client, name: &str) -> Result<String, String> {
-    config::read_parameter(ssm, name)
-        .await
-        .map_err(|e| e.to_string())
-}
-
 /// Spaces requests evenly at a maximum rate, across the tasks of one process.
 #[derive(Debug)]
 struct Pace {

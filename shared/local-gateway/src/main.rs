@@ -23,6 +23,7 @@ use billing_app::webhooks::WebhookProcessor;
 use billing_dynamodb::DynamoDbStore;
 use billing_notify::SesMailer;
 use billing_stripe::{StripePayments, StripeSettings};
+use stripe_webhook::handler::Endpoint;
 
 const MAX_BODY: usize = 64 * 1024;
 
@@ -48,16 +49,20 @@ async fn main() {
         config.table.clone(),
         config.currency,
     );
-    let webhooks = WebhookProcessor::new(
-        store.clone(),
-        payments(),
-        SesMailer::new(
-            aws_sdk_sesv2::Client::new(&aws),
-            required(&env, "ALERT_SENDER").expect("configuration"),
-        ),
-        config.billing_page.clone(),
-    )
-    .with_livemode(settings.api_key.starts_with("sk_live_"));
+    let webhooks = Endpoint {
+        processor: WebhookProcessor::new(
+            store.clone(),
+            payments(),
+            SesMailer::new(
+                aws_sdk_sesv2::Client::new(&aws),
+                required(&env, "ALERT_SENDER").expect("configuration"),
+            ),
+            config.billing_page.clone(),
+        )
+        .with_livemode(settings.api_key.starts_with("sk_live_")),
+        secret,
+        clock: SystemClock,
+    };
     let api = BillingApi {
         methods: PaymentMethods::new(
             store.clone(),
@@ -97,8 +102,7 @@ async fn main() {
             continue;
         };
         let response = if req.target == "/stripe/webhook" {
-            let now = chrono::Utc::now().timestamp();
-            match stripe_webhook::handle(&webhooks, &secret, now, request).await {
+            match stripe_webhook::handler::handle(&webhooks, request).await {
                 Ok(response) => response,
                 Err(e) => {
                     eprintln!("local-gateway: webhook failed: {e}");
