@@ -213,7 +213,7 @@ async fn ten_thousand_shuffled_duplicated_concurrent_events_store_exactly_the_ru
 /// per-month usage lines, never from the sessions.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_summary_costs_the_same_requests_at_10_and_10_000_sessions() {
-    use billing_api::handler::{handle, BillingApi};
+    use billing_api::http::{handle, BillingApi};
     use billing_app::dashboard::Dashboard;
     use billing_app::payment_methods::PaymentMethods;
     use billing_rules::calendar::Holidays;

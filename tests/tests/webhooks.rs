@@ -1,7 +1,10 @@
 //! Stripe webhooks through the `stripe-webhook` handler, against DynamoDB on moto and the Stripe fake:
 //! signatures, once per event id, any order, and new payment methods becoming the default.
 
-use billing_api::handler::BillingApi;
+use std::sync::Arc;
+
+use billing_api::http::BillingApi;
+use billing_app::clock::FixedClock;
 use billing_app::dashboard::Dashboard;
 use billing_app::ingest::{IngestPolicy, UsageRecorder};
 use billing_app::invoices::{InvoiceStatus, InvoiceStore};
@@ -16,20 +19,34 @@ use billing_stripe::StripePayments;
 use e2e::billing::{acct, payments, World, BILLING_PAGE};
 use lambda_http::{Body, Request};
 use serde_json::{json, Value};
+use stripe_webhook::handler::Endpoint;
 
 const SECRET: &str = "whsec_test_secret";
 const NOW: i64 = 1_793_000_000;
 
 type Processor =
-    WebhookProcessor<DynamoDbStore, StripePayments, billing_app::testing::OutboxMailer>;
+    Endpoint<DynamoDbStore, StripePayments, billing_app::testing::OutboxMailer, FixedClock>;
+
+/// The endpoint with its own clock, set at each delivery (the world's clock stays where it is).
+fn endpoint(w: &World, secret: &str) -> Processor {
+    Endpoint {
+        processor: WebhookProcessor::new(
+            w.store.clone(),
+            payments(&w.fake),
+            w.mail.clone(),
+            BILLING_PAGE.into(),
+        ),
+        secret: secret.into(),
+        clock: FixedClock::at(unix(NOW)),
+    }
+}
 
 fn processor(w: &World) -> Processor {
-    WebhookProcessor::new(
-        w.store.clone(),
-        payments(&w.fake),
-        w.mail.clone(),
-        BILLING_PAGE.into(),
-    )
+    endpoint(w, SECRET)
+}
+
+fn unix(t: i64) -> chrono::DateTime<chrono::Utc> {
+    chrono::DateTime::from_timestamp(t, 0).expect("an instant")
 }
 
 fn request(body: &str, signature: Option<String>) -> Request {
@@ -43,7 +60,8 @@ fn request(body: &str, signature: Option<String>) -> Request {
 }
 
 async fn deliver(p: &Processor, body: &str, signature: Option<String>, now: i64) -> (u16, Value) {
-    let response = stripe_webhook::handle(p, SECRET, now, request(body, signature))
+    p.clock.set(unix(now));
+    let response = stripe_webhook::handler::handle(p, request(body, signature))
         .await
         .expect("a response");
     let json = match response.body() {
@@ -274,7 +292,7 @@ async fn a_card_saved_through_checkout_becomes_the_default_and_shows_on_the_summ
         let request = lambda_http::request::from_str(&event.to_string()).expect("request");
         let api = &api;
         async move {
-            let response = billing_api::handler::handle(api, request)
+            let response = billing_api::http::handle(api, request)
                 .await
                 .unwrap_or_else(|never| match never {});
             let body: Value = serde_json::from_slice(response.body()).expect("json");
@@ -372,17 +390,17 @@ const FIXTURE_SIGNED_AT: i64 = 1_795_000_000;
 
 async fn fixture_status(p: &Processor, fixture: &str, now: i64) -> u16 {
     let request = lambda_http::request::from_str(fixture).expect("an HTTP API v2 event");
-    stripe_webhook::handle(p, FIXTURE_SECRET, now, request)
+    p.clock.set(unix(now));
+    stripe_webhook::handler::handle(p, request)
         .await
         .expect("a response")
         .status()
         .as_u16()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_signed_fixture_is_accepted_in_time_and_refused_late_or_tampered() {
-    let w = World::new("2026-11-16T08:30:00Z").await;
-    let p = processor(&w);
+/// acct-demo's open October invoice, recorded as the fixture's (`in_fake000004`, billed to
+/// `cus_fake000001`).
+async fn seed_fixture_invoice(store: &DynamoDbStore) {
     let (account, month) = (acct("acct-demo"), "2026-10".parse().expect("m"));
     let open = billing_app::invoices::InvoiceRecord {
         month,
@@ -400,16 +418,23 @@ async fn the_signed_fixture_is_accepted_in_time_and_refused_late_or_tampered() {
         payment_error: None,
         held: None,
     };
-    assert!(w
-        .store
+    assert!(store
         .create_invoice(&account, &open)
         .await
         .expect("created"));
     // The fixture's invoice bills this customer: an event for another customer is ignored.
-    w.store
+    store
         .set_customer(&account, "cus_fake000001")
         .await
         .expect("customer");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_signed_fixture_is_accepted_in_time_and_refused_late_or_tampered() {
+    let w = World::new("2026-11-16T08:30:00Z").await;
+    let p = endpoint(&w, FIXTURE_SECRET);
+    let (account, month) = (acct("acct-demo"), "2026-10".parse().expect("m"));
+    seed_fixture_invoice(&w.store).await;
     let status = || async {
         w.store
             .invoice(&account, month)
@@ -448,4 +473,86 @@ async fn the_signed_fixture_is_accepted_in_time_and_refused_late_or_tampered() {
         .payment_event_seen("evt_fixture_invoice_paid")
         .await
         .expect("marker"));
+}
+
+/// The deployed wiring: both functions' `app::build`, configured as `template.yaml` configures them
+/// (the Stripe key and the signing secret named in SSM), over one table on moto.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_functions_built_as_deployed_read_their_secrets_from_ssm_and_serve() {
+    let sdk = e2e::local_aws().await;
+    let table = e2e::unique_name("built");
+    e2e::create_table_from_template(&aws_sdk_dynamodb::Client::new(&sdk), &table).await;
+    let store = DynamoDbStore::new(
+        aws_sdk_dynamodb::Client::new(&sdk),
+        table.clone(),
+        Currency::Usd,
+    );
+    seed_fixture_invoice(&store).await;
+    let fake = stripe_fake::FakeStripe::start(0, None).expect("the Stripe fake");
+    let ssm = aws_sdk_ssm::Client::new(&sdk);
+    let prefix = format!("/{}", e2e::unique_name("built"));
+    for (name, value) in [
+        ("api-key", "sk_test_from_ssm"),
+        ("webhook-secret", FIXTURE_SECRET),
+    ] {
+        ssm.put_parameter()
+            .name(format!("{prefix}/{name}"))
+            .value(value)
+            .r#type(aws_sdk_ssm::types::ParameterType::SecureString)
+            .send()
+            .await
+            .expect("parameter stored");
+    }
+    let env = |k: &str| match k {
+        "TABLE_NAME" => Some(table.clone()),
+        "ALERT_SENDER" => Some("billing@example.com".to_owned()),
+        "BILLING_PAGE_URL" => Some(BILLING_PAGE.to_owned()),
+        "STRIPE_API_KEY_PARAMETER" => Some(format!("{prefix}/api-key")),
+        "STRIPE_WEBHOOK_SECRET_PARAMETER" => Some(format!("{prefix}/webhook-secret")),
+        "STRIPE_API_BASE" => Some(fake.url().to_owned()),
+        _ => None,
+    };
+    let clock = Arc::new(FixedClock::at(unix(FIXTURE_SIGNED_AT + 10)));
+    let api_config = billing_api::config::Config::from_lookup(env).expect("configuration");
+    let api = billing_api::app::build(&api_config, &sdk, Arc::clone(&clock))
+        .await
+        .expect("the API built");
+    let webhook_config = stripe_webhook::config::Config::from_lookup(env).expect("configuration");
+    let endpoint = stripe_webhook::app::build(&webhook_config, &sdk, clock)
+        .await
+        .expect("the endpoint built");
+
+    let event = billing_api::http_api_event(
+        "POST",
+        "/v1/billing/payment-method/checkout",
+        &[],
+        None,
+        "sub",
+        Some("acct-new"),
+    );
+    let request = lambda_http::request::from_str(&event.to_string()).expect("request");
+    let response = billing_api::http::handle(&api, request)
+        .await
+        .unwrap_or_else(|never| match never {});
+    let body: Value = serde_json::from_slice(response.body()).expect("json");
+    assert_eq!(response.status().as_u16(), 200, "{body}");
+    assert!(body["url"]
+        .as_str()
+        .is_some_and(|u| u.starts_with(fake.url())));
+
+    let request = lambda_http::request::from_str(FIXTURE).expect("an HTTP API v2 event");
+    let response = stripe_webhook::handler::handle(&endpoint, request)
+        .await
+        .expect("a response");
+    assert_eq!(
+        response.status().as_u16(),
+        200,
+        "signed with the secret read from SSM"
+    );
+    let record = store
+        .invoice(&acct("acct-demo"), "2026-10".parse().expect("m"))
+        .await
+        .expect("read")
+        .expect("recorded");
+    assert_eq!(record.status, InvoiceStatus::Paid);
 }

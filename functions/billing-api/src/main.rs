@@ -1,43 +1,15 @@
 //! `billing-api`: the dashboard's billing routes behind API Gateway's JWT authorizer.
 
-use billing_api::config;
-use billing_api::handler::{self, BillingApi};
+use billing_api::config::Config;
+use billing_api::{app, http};
 use billing_app::clock::SystemClock;
-use billing_app::dashboard::Dashboard;
-use billing_app::ingest::{IngestPolicy, UsageRecorder};
-use billing_app::payment_methods::PaymentMethods;
-use billing_dynamodb::DynamoDbStore;
-use billing_stripe::{StripePayments, StripeSettings};
 use lambda_http::{run, service_fn, tracing, Error, Request};
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     tracing::init_default_subscriber();
-    let env = |k: &str| std::env::var(k).ok();
-    let config = config::Config::from_lookup(env)?;
-    let aws = billing_aws::sdk_config(env).await;
-    let api_key =
-        billing_aws::ssm::secret(env, "STRIPE_API_KEY", || aws_sdk_ssm::Client::new(&aws)).await?;
-    let settings = StripeSettings::from_env(env, api_key)?;
-    let store = DynamoDbStore::new(
-        aws_sdk_dynamodb::Client::new(&aws),
-        config.table,
-        config.currency,
-    );
-    let methods = PaymentMethods::new(
-        store.clone(),
-        StripePayments::new(&settings)?,
-        config.currency,
-        config.billing_page,
-    );
-    let recorder = UsageRecorder::new(store, SystemClock, IngestPolicy::default());
-    let api = BillingApi {
-        dashboard: Dashboard::new(recorder, SystemClock, config.currency, config.holidays),
-        methods,
-        claim: config.account_claim,
-    };
-    run(service_fn(|request: Request| {
-        handler::handle(&api, request)
-    }))
-    .await
+    let config = Config::from_env()?;
+    let sdk = billing_aws::sdk_config(|k| std::env::var(k).ok()).await;
+    let app = app::build(&config, &sdk, SystemClock).await?;
+    run(service_fn(|request: Request| http::handle(&app, request))).await
 }

@@ -24,6 +24,11 @@ pub struct Config {
 }
 
 impl Config {
+    /// Reads the process environment (once, in `main`).
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|k| std::env::var(k).ok())
+    }
+
     /// Reads the settings through a lookup (the process environment in `main`).
     pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let table = required(&get, "TABLE_NAME")?;

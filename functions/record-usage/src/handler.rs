@@ -189,9 +189,8 @@ mod tests {
         assert_eq!(november_hours(&r).await, 7);
     }
 
-    #[tokio::test]
-    async fn a_recorded_event_that_crosses_a_threshold_sends_the_alert_once() {
-        let (s, mailer) = services().await;
+    /// acct-demo is alerted at 5 USD.
+    async fn alert_at_5(s: &TestServices) {
         let account = AccountId::parse("acct-demo").expect("id");
         let settings = AlertSettings {
             email: EmailAddress::parse("owner@example.com").expect("email"),
@@ -203,6 +202,12 @@ mod tests {
             .save_alert_settings(&account, &settings)
             .await
             .expect("save");
+    }
+
+    #[tokio::test]
+    async fn a_recorded_event_that_crosses_a_threshold_sends_the_alert_once() {
+        let (s, mailer) = services().await;
+        alert_at_5(&s).await;
         let started = fixture(include_str!("../../../events/usage-started.json"));
         let stopped = fixture(include_str!("../../../events/usage-stopped.json"));
         // Open since 10:00, at 14:00 the session has started 4 hours: 10.00 to date, over 5.
@@ -218,6 +223,28 @@ mod tests {
         handle(&s, started).await.expect("redelivered");
         handle(&s, stopped).await.expect("stopped");
         assert_eq!(mailer.sent().len(), 1, "never twice in a month");
+    }
+
+    #[tokio::test]
+    async fn an_alert_that_cannot_be_sent_is_an_error_and_the_retry_sends_it_once() {
+        let (s, mailer) = services().await;
+        alert_at_5(&s).await;
+        let started = fixture(include_str!("../../../events/usage-started.json"));
+        mailer.set_failing(true);
+        let err = handle(&s, started.clone()).await.expect_err("SES is down");
+        assert_eq!(Diagnostic::from(err).error_type, "CostAlertNotSent");
+        assert_eq!(
+            november_hours(&s).await,
+            0,
+            "the session is open: no hours yet"
+        );
+        mailer.set_failing(false);
+        assert_eq!(
+            handle(&s, started).await.expect("the retry"),
+            Recorded::Duplicate,
+            "the event was recorded the first time"
+        );
+        assert_eq!(mailer.sent().len(), 1);
     }
 
     #[tokio::test]

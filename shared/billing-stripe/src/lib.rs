@@ -16,6 +16,7 @@
 //! (verifying and reading events).
 
 mod client;
+mod config;
 mod customers;
 mod invoices;
 mod settings;
@@ -28,6 +29,7 @@ use billing_app::payments::{
 use billing_rules::Currency;
 
 pub use client::StripePayments;
+pub use config::{Secret, SecretError, SetupError, StripeConfig};
 pub use settings::{SettingsError, StripeSettings};
 pub use webhook::{read_fetched_event, verify_event, WebhookRejected};
 

@@ -2,6 +2,8 @@
 
 use std::time::Duration;
 
+use crate::config::{SecretError, StripeConfig};
+
 /// How to reach Stripe.
 #[derive(Clone)]
 pub struct StripeSettings {
@@ -72,6 +74,23 @@ impl StripeSettings {
             base_url: get("STRIPE_API_BASE"),
             timeout: Duration::from_millis(u64::from(number("STRIPE_TIMEOUT_MS", 10_000)?)),
             requests_per_second: (total / concurrency).max(1),
+            attempts: 3,
+        })
+    }
+}
+
+impl StripeSettings {
+    /// The settings of a [`StripeConfig`], its key read from SSM if it is named there (`ssm` is
+    /// called only then).
+    pub async fn resolve(
+        config: &StripeConfig,
+        ssm: impl FnOnce() -> Option<aws_sdk_ssm::Client>,
+    ) -> Result<Self, SecretError> {
+        Ok(Self {
+            api_key: config.api_key.resolve(ssm).await?,
+            base_url: config.base_url.clone(),
+            timeout: config.timeout,
+            requests_per_second: config.requests_per_second,
             attempts: 3,
         })
     }

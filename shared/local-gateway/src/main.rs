@@ -4,25 +4,15 @@
 //! development token is not a JWT: the deployed JWT authorizer can never accept one. `POST
 //! /stripe/webhook` has no authorizer, as deployed: the Stripe signature is checked.
 //!
-//! Configured like the two functions (`TABLE_NAME`, `CURRENCY`, `ACCOUNT_CLAIM`, `HOLIDAYS`,
-//! `BILLING_PAGE_URL`, `ALERT_SENDER`, `STRIPE_API_KEY`, `STRIPE_API_BASE`, `STRIPE_WEBHOOK_SECRET`,
-//! `AWS_*`), plus `LOCAL_GATEWAY_PORT` (default 8787). One request at a time, `Connection: close`: a
+//! Configured like the two functions, through their own `Config`s (`TABLE_NAME`, `CURRENCY`,
+//! `ACCOUNT_CLAIM`, `HOLIDAYS`, `BILLING_PAGE_URL`, `ALERT_SENDER`, `STRIPE_API_KEY`,
+//! `STRIPE_API_BASE`, `STRIPE_WEBHOOK_SECRET`, `AWS_*`), plus `LOCAL_GATEWAY_PORT` (default 8787). One request at a time, `Connection: close`: a
 //! development tool.
 
 use std::net::TcpListener;
 
-use billing_api::config::Config;
-use billing_api::handler::{self, BillingApi};
 use billing_api::http_api_event;
 use billing_app::clock::SystemClock;
-use billing_app::config::required;
-use billing_app::dashboard::Dashboard;
-use billing_app::ingest::{IngestPolicy, UsageRecorder};
-use billing_app::payment_methods::PaymentMethods;
-use billing_app::webhooks::WebhookProcessor;
-use billing_dynamodb::DynamoDbStore;
-use billing_notify::SesMailer;
-use billing_stripe::{StripePayments, StripeSettings};
 
 const MAX_BODY: usize = 64 * 1024;
 
@@ -35,43 +25,17 @@ fn development_account(req: &dev_http::Incoming) -> Option<String> {
 #[tokio::main(flavor = "current_thread")]
 async fn main() {
     let env = |k: &str| std::env::var(k).ok();
-    let config = Config::from_lookup(env).expect("configuration");
     let port = env("LOCAL_GATEWAY_PORT").unwrap_or_else(|| "8787".into());
-    let aws = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
-    let api_key = required(&env, "STRIPE_API_KEY").expect("configuration");
-    let settings = StripeSettings::from_env(env, api_key).expect("Stripe settings");
-    let payments = || StripePayments::new(&settings).expect("Stripe client");
-    let secret = required(&env, "STRIPE_WEBHOOK_SECRET").expect("configuration");
-    let store = DynamoDbStore::new(
-        aws_sdk_dynamodb::Client::new(&aws),
-        config.table.clone(),
-        config.currency,
-    );
-    let webhooks = WebhookProcessor::new(
-        store.clone(),
-        payments(),
-        SesMailer::new(
-            aws_sdk_sesv2::Client::new(&aws),
-            required(&env, "ALERT_SENDER").expect("configuration"),
-        ),
-        config.billing_page.clone(),
-    )
-    .with_livemode(settings.api_key.starts_with("sk_live_"));
-    let api = BillingApi {
-        methods: PaymentMethods::new(
-            store.clone(),
-            payments(),
-            config.currency,
-            config.billing_page.clone(),
-        ),
-        dashboard: Dashboard::new(
-            UsageRecorder::new(store, SystemClock, IngestPolicy::default()),
-            SystemClock,
-            config.currency,
-            config.holidays.clone(),
-        ),
-        claim: config.account_claim.clone(),
-    };
+    let api_config = billing_api::config::Config::from_env().expect("configuration");
+    let webhook_config = stripe_webhook::config::Config::from_env().expect("configuration");
+    let sdk = billing_aws::sdk_config(env).await;
+    // The functions' own wiring, so the local stack is the deployed object graph.
+    let api = billing_api::app::build(&api_config, &sdk, SystemClock)
+        .await
+        .expect("the billing API");
+    let webhooks = stripe_webhook::app::build(&webhook_config, &sdk, SystemClock)
+        .await
+        .expect("the webhook endpoint");
     let listener = TcpListener::bind(format!("127.0.0.1:{port}")).expect("bind 127.0.0.1");
     eprintln!("local-gateway: billing API on http://127.0.0.1:{port} (Authorization: Bearer dev:<account>)");
     for stream in listener.incoming() {
@@ -89,15 +53,14 @@ async fn main() {
             &req.target,
             &req.headers,
             body,
-            &config.account_claim,
+            &api.claim,
             account.as_deref(),
         );
         let Ok(request) = lambda_http::request::from_str(&event.to_string()) else {
             continue;
         };
         let response = if req.target == "/stripe/webhook" {
-            let now = chrono::Utc::now().timestamp();
-            match stripe_webhook::handle(&webhooks, &secret, now, request).await {
+            match stripe_webhook::handler::handle(&webhooks, request).await {
                 Ok(response) => response,
                 Err(e) => {
                     eprintln!("local-gateway: webhook failed: {e}");
@@ -105,7 +68,7 @@ async fn main() {
                 }
             }
         } else {
-            handler::handle(&api, request)
+            billing_api::http::handle(&api, request)
                 .await
                 .unwrap_or_else(|never| match never {})
         };

@@ -1,0 +1,40 @@
+//! The account of a request: only ever the verified JWT claim, never the path, query or body.
+
+use billing_app::ids::AccountId;
+use lambda_http::request::RequestContext;
+use lambda_http::{Request, RequestExt};
+
+use super::problem::ApiError;
+
+/// The account of the verified JWT claim `claim` (set by API Gateway's authorizer).
+pub(crate) fn account_of(request: &Request, claim: &str) -> Result<AccountId, ApiError> {
+    let Some(RequestContext::ApiGatewayV2(ctx)) = request.request_context_ref() else {
+        return Err(ApiError::Unauthorized);
+    };
+    let value = ctx
+        .authorizer
+        .as_ref()
+        .and_then(|a| a.jwt.as_ref())
+        .and_then(|jwt| jwt.claims.get(claim))
+        .ok_or(ApiError::Unauthorized)?;
+    AccountId::parse(value).map_err(|_| ApiError::Unauthorized)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::http::testing::request;
+
+    #[test]
+    fn the_sample_event_carries_the_claim_where_the_built_ones_do() {
+        let sample =
+            lambda_http::request::from_str(include_str!("../../../../events/api-summary.json"))
+                .expect("fixture");
+        let built = request("GET", "/v1/billing/summary", Some("acct-demo"), None, None);
+        assert_eq!(
+            account_of(&sample, "sub").expect("claim"),
+            account_of(&built, "sub").expect("claim")
+        );
+        assert_eq!(sample.uri().path(), built.uri().path());
+    }
+}

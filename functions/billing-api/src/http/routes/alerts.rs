@@ -1,0 +1,119 @@
+//! `GET` and `PUT /v1/billing/alerts`: the account's cost alert email and thresholds.
+
+use billing_app::alerts::AlertSettings;
+use billing_app::clock::Clock;
+use billing_app::dashboard::{AlertsView, Dashboard};
+use billing_app::ids::AccountId;
+use billing_app::notify::EmailAddress;
+use billing_rules::thresholds::Thresholds;
+use lambda_http::http::StatusCode;
+use lambda_http::{Body, Request, Response};
+use rust_decimal::Decimal;
+use serde::Deserialize;
+
+use crate::http::problem::{json_response, ApiError};
+use crate::http::ApiStore;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AlertsBody {
+    email: String,
+    thresholds: Vec<Decimal>,
+}
+
+/// The alert settings (an empty email and no thresholds when none are set).
+pub(crate) async fn get<S: ApiStore, C: Clock + Clone>(
+    dashboard: &Dashboard<S, C>,
+    account: &AccountId,
+) -> Result<Response<Body>, ApiError> {
+    let view = dashboard.alerts(account).await?.map(AlertsView::from);
+    Ok(json_response(
+        StatusCode::OK,
+        &view.unwrap_or(AlertsView {
+            email: String::new(),
+            thresholds: vec![],
+        }),
+    ))
+}
+
+/// Replaces the alert settings; a body that is not valid changes nothing.
+pub(crate) async fn put<S: ApiStore, C: Clock + Clone>(
+    dashboard: &Dashboard<S, C>,
+    account: &AccountId,
+    request: &Request,
+) -> Result<Response<Body>, ApiError> {
+    let body: AlertsBody = serde_json::from_slice(request.body().as_ref()).map_err(|e| {
+        ApiError::BadRequest(format!(
+            "expected {{\"email\": \"...\", \"thresholds\": [\"50.00\", ...]}}: {e}"
+        ))
+    })?;
+    let settings = AlertSettings {
+        email: EmailAddress::parse(&body.email).map_err(|e| ApiError::BadRequest(e.to_string()))?,
+        thresholds: Thresholds::parse(body.thresholds)
+            .map_err(|e| ApiError::BadRequest(e.to_string()))?,
+    };
+    dashboard.set_alerts(account, &settings).await?;
+    Ok(json_response(StatusCode::OK, &AlertsView::from(settings)))
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::http::testing::{call, dashboard, json, request};
+    use lambda_http::http::StatusCode;
+
+    #[tokio::test]
+    async fn alerts_are_replaced_deduplicated_and_bad_input_changes_nothing() {
+        let f = dashboard().await;
+        let put = |body: &str| {
+            request(
+                "PUT",
+                "/v1/billing/alerts",
+                Some("acct-demo"),
+                Some(body),
+                None,
+            )
+        };
+        let (status, _, body) = call(
+            &f,
+            put(r#"{"email": "ops@example.com", "thresholds": ["100", 20, "100.00"]}"#),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(json(&body)["thresholds"], serde_json::json!(["20", "100"]));
+        for (bad, why) in [
+            (
+                r#"{"email": "nope", "thresholds": ["5"]}"#,
+                "not an email address",
+            ),
+            (
+                r#"{"email": "a@example.com", "thresholds": ["-5"]}"#,
+                "positive",
+            ),
+            (
+                r#"{"email": "a@example.com", "thresholds": ["1","2","3","4","5","6","7","8","9","10","11"]}"#,
+                "at most 10",
+            ),
+            (
+                r#"{"email": "a@example.com", "thresholds": ["5"], "account": "acct-other"}"#,
+                "unknown field",
+            ),
+            ("not json", "expected"),
+        ] {
+            let (status, _, body) = call(&f, put(bad)).await;
+            assert_eq!(status, StatusCode::BAD_REQUEST, "{bad}");
+            assert!(
+                json(&body)["detail"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .contains(why),
+                "{body} should say {why}"
+            );
+        }
+        let (_, _, body) = call(
+            &f,
+            request("GET", "/v1/billing/alerts", Some("acct-demo"), None, None),
+        )
+        .await;
+        assert_eq!(json(&body)["email"], "ops@example.com");
+    }
+}

@@ -1,0 +1,107 @@
+//! The function's configuration, read once from the environment in `main`.
+
+use billing_app::config::{currency, holidays, required, ConfigError};
+use billing_rules::calendar::Holidays;
+use billing_rules::Currency;
+use billing_stripe::StripeConfig;
+
+/// Settings of `invoice-account`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    /// `TABLE_NAME`: the billing table.
+    pub table: String,
+    /// `CURRENCY`: the invoices' currency (default USD).
+    pub currency: Currency,
+    /// `HOLIDAYS`: comma-separated UTC dates that are not business days (a month is invoiced from
+    /// the next month's first business day).
+    pub holidays: Holidays,
+    /// `ALERT_SENDER`: the SES identity invoice emails are sent from.
+    pub alert_sender: String,
+    /// `BILLING_PAGE_URL`: the billing page the invoice email links to.
+    pub billing_page: String,
+    /// `STRIPE_*`: the charges; `STRIPE_MAX_CONCURRENCY` is the number of workers at once.
+    pub stripe: StripeConfig,
+}
+
+impl Config {
+    /// Reads the process environment (once, in `main`).
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|k| std::env::var(k).ok())
+    }
+
+    /// Reads the settings through a lookup (the process environment in `main`).
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        Ok(Self {
+            table: required(&get, "TABLE_NAME")?,
+            currency: currency(&get)?,
+            holidays: holidays(&get)?,
+            alert_sender: required(&get, "ALERT_SENDER")?,
+            billing_page: required(&get, "BILLING_PAGE_URL")?,
+            stripe: StripeConfig::from_lookup(&get)?,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use billing_stripe::Secret;
+    use std::collections::HashMap;
+
+    fn lookup(vars: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let map: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        move |k| map.get(k).cloned()
+    }
+
+    const DEPLOYED: &[(&str, &str)] = &[
+        ("TABLE_NAME", "billing"),
+        ("ALERT_SENDER", "billing@example.com"),
+        ("BILLING_PAGE_URL", "https://console.example.com/billing"),
+        ("STRIPE_API_KEY_PARAMETER", "/billing/stripe/api-key"),
+        ("STRIPE_MAX_RPS", "20"),
+        ("STRIPE_MAX_CONCURRENCY", "4"),
+        ("HOLIDAYS", "2026-12-01"),
+    ];
+
+    #[test]
+    fn the_deployed_settings_are_read_and_the_workers_share_the_stripe_rate() {
+        let c = Config::from_lookup(lookup(DEPLOYED)).expect("config");
+        assert_eq!(
+            (c.table.as_str(), c.currency, c.alert_sender.as_str()),
+            ("billing", Currency::Usd, "billing@example.com")
+        );
+        assert_eq!(
+            c.stripe.api_key,
+            Secret::Parameter("/billing/stripe/api-key".into())
+        );
+        assert_eq!(c.stripe.requests_per_second, 5);
+        assert!(!c
+            .holidays
+            .is_business_day("2026-12-01".parse().expect("date")));
+    }
+
+    #[test]
+    fn a_missing_or_bad_setting_is_named() {
+        for (without, named) in [
+            ("TABLE_NAME", "TABLE_NAME"),
+            ("ALERT_SENDER", "ALERT_SENDER"),
+            ("BILLING_PAGE_URL", "BILLING_PAGE_URL"),
+            ("STRIPE_API_KEY_PARAMETER", "STRIPE_API_KEY_PARAMETER"),
+        ] {
+            let vars: Vec<_> = DEPLOYED
+                .iter()
+                .copied()
+                .filter(|(k, _)| *k != without)
+                .collect();
+            let e = Config::from_lookup(lookup(&vars)).expect_err(without);
+            assert!(e.to_string().contains(named), "{e}");
+        }
+        let mut vars = DEPLOYED.to_vec();
+        vars.push(("CURRENCY", "XXX"));
+        let e = Config::from_lookup(lookup(&vars)).expect_err("currency");
+        assert!(e.to_string().contains("CURRENCY"), "{e}");
+    }
+}

@@ -1,0 +1,164 @@
+//! Translation only: an SQS batch → one worker run per message → the messages that failed, for SQS.
+
+use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
+use billing_app::clock::Clock;
+use billing_app::invoicing::{InvoiceWorker, InvoicingStore, WorkItem};
+use billing_app::notify::Mailer;
+use billing_app::payments::Payments;
+use lambda_runtime::tracing;
+
+/// Invoices each message's account-month; the messages that failed (unreadable, or an error that a
+/// retry may cure) are returned for SQS to deliver again.
+pub async fn handle<S: InvoicingStore, P: Payments, M: Mailer, C: Clock>(
+    worker: &InvoiceWorker<S, P, M, C>,
+    event: SqsEvent,
+) -> SqsBatchResponse {
+    let mut failures = Vec::new();
+    for message in event.records {
+        let id = message.message_id.clone().unwrap_or_default();
+        let item: Result<WorkItem, _> =
+            serde_json::from_str(message.body.as_deref().unwrap_or_default());
+        let outcome = match item {
+            Ok(item) => worker.run(&item).await.map_err(|e| e.to_string()),
+            Err(e) => Err(format!("not a work item: {e}")),
+        };
+        match outcome {
+            Ok(done) => tracing::info!(message = %id, outcome = ?done, "invoiced"),
+            Err(e) => {
+                tracing::error!(message = %id, error = %e, "invoicing failed; SQS will retry");
+                let mut failure = BatchItemFailure::default();
+                failure.item_identifier = id;
+                failures.push(failure);
+            }
+        }
+    }
+    let mut response = SqsBatchResponse::default();
+    response.batch_item_failures = failures;
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+
+    use billing_app::clock::FixedClock;
+    use billing_app::events::UsageEvent;
+    use billing_app::ids::AccountId;
+    use billing_app::ingest::{IngestPolicy, UsageRecorder};
+    use billing_app::invoices::InvoiceStore;
+    use billing_app::payments::CustomerStore;
+    use billing_app::store::UsageStore;
+    use billing_app::testing::{CardKind, MemoryPayments, MemoryStore, OutboxMailer};
+    use billing_rules::calendar::Holidays;
+    use billing_rules::{Currency, ServiceId};
+    use billing_stripe::{StripePayments, StripeSettings};
+
+    /// The message id of the sample event.
+    const MESSAGE: &str = "6f1c2a57-3f0e-4c3e-9d3b-2b8f0c1e7a41";
+
+    fn fixture() -> SqsEvent {
+        serde_json::from_str(include_str!(
+            "../../../events/invoice-account-work-item.json"
+        ))
+        .expect("the fixture parses as an SQS event")
+    }
+
+    fn failed(response: &SqsBatchResponse) -> Vec<&str> {
+        response
+            .batch_item_failures
+            .iter()
+            .map(|f| f.item_identifier.as_str())
+            .collect()
+    }
+
+    fn demo() -> AccountId {
+        AccountId::parse("acct-demo").expect("id")
+    }
+
+    /// acct-demo used 2 hours of gpu at 2.50/h on 20 November; it is now 06:00 on 1 December, the
+    /// first business day, when November is invoiced.
+    async fn november() -> (MemoryStore, Arc<FixedClock>) {
+        let store = MemoryStore::new(Currency::Usd);
+        let gpu = ServiceId::parse("gpu").expect("service");
+        let since = "2026-01-01T00:00:00Z".parse().expect("t");
+        let price = "2.50".parse().expect("price");
+        store.put_price(&gpu, since, price).await.expect("price");
+        let clock = Arc::new(FixedClock::at("2026-11-20T13:00:00Z".parse().expect("t")));
+        let usage = UsageEvent::from_eventbridge(
+            "UsageRecorded",
+            serde_json::json!({"event_id": "u1", "account_id": "acct-demo", "resource_id": "gpu-1",
+                "service": "gpu", "started_at": "2026-11-20T10:00:00Z",
+                "stopped_at": "2026-11-20T12:00:00Z"}),
+        )
+        .expect("a usage record");
+        UsageRecorder::new(store.clone(), Arc::clone(&clock), IngestPolicy::default())
+            .record(&usage)
+            .await
+            .expect("recorded");
+        clock.set("2026-12-01T06:00:00Z".parse().expect("t"));
+        (store, clock)
+    }
+
+    fn worker<P: Payments>(
+        store: &MemoryStore,
+        payments: P,
+        clock: &Arc<FixedClock>,
+    ) -> InvoiceWorker<MemoryStore, P, OutboxMailer, Arc<FixedClock>> {
+        InvoiceWorker::new(
+            store.clone(),
+            payments,
+            OutboxMailer::default(),
+            Arc::clone(clock),
+            Currency::Usd,
+            Holidays::default(),
+            "https://console.example.com/billing".into(),
+        )
+    }
+
+    #[tokio::test]
+    async fn the_sample_work_item_is_charged_once_and_a_redelivery_charges_nothing_more() {
+        let (store, clock) = november().await;
+        let stripe = MemoryPayments::new(clock.clone());
+        let customer = stripe.create_customer(&demo()).await.expect("customer");
+        stripe
+            .save_card(&customer, CardKind::Succeeds)
+            .expect("a card");
+        store
+            .set_customer(&demo(), &customer)
+            .await
+            .expect("recorded");
+        let worker = worker(&store, stripe.clone(), &clock);
+        for delivery in ["first", "again"] {
+            let response = handle(&worker, fixture()).await;
+            assert!(failed(&response).is_empty(), "{delivery}: {response:?}");
+        }
+        let charges = stripe.charges();
+        assert_eq!(charges.len(), 1, "{charges:?}");
+        assert_eq!((charges[0].amount, charges[0].succeeded), (500, true));
+    }
+
+    #[tokio::test]
+    async fn a_message_that_is_no_work_item_fails_for_sqs_and_changes_nothing() {
+        let (store, clock) = november().await;
+        let stripe = MemoryPayments::new(clock.clone());
+        let mut event = fixture();
+        event.records[0].body = Some(r#"{"account": "", "month": "2026-11"}"#.into());
+        let response = handle(&worker(&store, stripe.clone(), &clock), event).await;
+        assert_eq!(failed(&response), [MESSAGE]);
+        assert_eq!(stripe.calls(), 0);
+        let month = "2026-11".parse().expect("month");
+        assert_eq!(store.invoice(&demo(), month).await.expect("read"), None);
+    }
+
+    #[tokio::test]
+    async fn with_stripe_down_the_message_fails_for_sqs_to_deliver_again() {
+        let (store, clock) = november().await;
+        let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("port");
+        let down = format!("http://{}", closed.local_addr().expect("addr"));
+        drop(closed);
+        let stripe = StripePayments::new(&StripeSettings::local(&down)).expect("client");
+        let response = handle(&worker(&store, stripe, &clock), fixture()).await;
+        assert_eq!(failed(&response), [MESSAGE]);
+    }
+}
