@@ -96,6 +96,6 @@ async fn invoicing_without_stripe_says_what_is_missing() {
         .expect_err("no Stripe");
     assert_eq!(
         e.to_string(),
-        "this command needs Stripe and SES: not configured in this test"
+        "this command needs Stripe and SES: set STRIPE_API_KEY_PARAMETER (or STRIPE_API_KEY locally)"
     );
 }
