@@ -12,9 +12,20 @@ pub async fn handle<S: RosterStore, Q: WorkQueue, C: Clock>(
     run: &BillingRun<S, Q, C>,
     _event: Value,
 ) -> Result<Value, Error> {
-    let report = run.run().await?;
+    let report = run.run().await.inspect_err(|e| {
+        // Lambda reports only the top message: the causes (SQS's answer) are logged here, once.
+        tracing::error!(error = %e, causes = %causes(e), "billing run failed");
+    })?;
     tracing::info!(month = ?report.month, enqueued = report.enqueued, "billing run");
     Ok(serde_json::to_value(report)?)
+}
+
+/// An error's causes, outermost first, on one line.
+fn causes(e: &dyn std::error::Error) -> String {
+    std::iter::successors(e.source(), |e| e.source())
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(": ")
 }
 
 #[cfg(test)]
@@ -102,8 +113,9 @@ mod tests {
         let run = BillingRun::new(store, Unreachable, clock, Holidays::default());
         let error = handle(&run, scheduled()).await.expect_err("not sent");
         assert!(
-            error.to_string().contains("SQS cannot be reached"),
-            "{error}"
+            causes(error.as_ref()).contains("SQS cannot be reached"),
+            "{error}: {}",
+            causes(error.as_ref())
         );
     }
 }
