@@ -20,14 +20,19 @@ fn function_crates() -> BTreeSet<String> {
         .collect()
 }
 
-fn functions(t: &Value) -> Vec<(String, Value)> {
+/// Every resource of this type, with its logical id.
+fn of_type(t: &Value, kind: &str) -> Vec<(String, Value)> {
     t["Resources"]
         .as_mapping()
         .expect("Resources")
         .iter()
-        .filter(|(_, r)| r["Type"] == "AWS::Serverless::Function")
+        .filter(|(_, r)| r["Type"] == kind)
         .map(|(name, r)| (name.as_str().unwrap_or_default().to_owned(), r.clone()))
         .collect()
+}
+
+fn functions(t: &Value) -> Vec<(String, Value)> {
+    of_type(t, "AWS::Serverless::Function")
 }
 
 #[test]
@@ -173,6 +178,32 @@ fn every_function_has_an_errors_alarm_and_every_dead_letter_queue_a_depth_alarm(
         assert!(
             watched("AWS/SQS", "ApproximateNumberOfMessagesVisible", name),
             "{name} has no depth alarm"
+        );
+    }
+}
+
+#[test]
+fn every_table_outlives_the_stack_refuses_deletion_and_keeps_point_in_time_recovery() {
+    let t = template();
+    let tables = of_type(&t, "AWS::DynamoDB::Table");
+    assert!(!tables.is_empty(), "the billing table");
+    for (name, r) in tables {
+        assert_eq!(
+            r["DeletionPolicy"], "Retain",
+            "{name}: deleting the stack would delete it"
+        );
+        assert_eq!(
+            r["UpdateReplacePolicy"], "Retain",
+            "{name}: an update that replaces it would delete the old one"
+        );
+        let p = &r["Properties"];
+        assert_eq!(
+            p["DeletionProtectionEnabled"], true,
+            "{name}: DeleteTable would succeed"
+        );
+        assert_eq!(
+            p["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"], true,
+            "{name}: no point-in-time recovery"
         );
     }
 }
