@@ -141,44 +141,268 @@ fn the_http_api_routes_are_exactly_the_documented_ones() {
     assert_eq!(deployed, documented);
 }
 
+/// The logical id (and attribute, empty for `Ref`) that `!Ref Id` or `!GetAtt Id.Attribute`, or
+/// their long forms, point at.
+fn reference(v: &Value) -> Option<(&str, &str)> {
+    fn get_att(v: &Value) -> Option<(&str, &str)> {
+        match v {
+            Value::String(s) => s.split_once('.'),
+            Value::Sequence(s) if s.len() == 2 => Some((s[0].as_str()?, s[1].as_str()?)),
+            _ => None,
+        }
+    }
+    match v {
+        Value::Tagged(t) if t.tag == "Ref" => t.value.as_str().map(|id| (id, "")),
+        Value::Tagged(t) if t.tag == "GetAtt" => get_att(&t.value),
+        Value::Mapping(m) if m.len() == 1 => match (m.get("Ref"), m.get("Fn::GetAtt")) {
+            (Some(id), _) => id.as_str().map(|id| (id, "")),
+            (_, Some(att)) => get_att(att),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+/// One value or a list of them, as IAM and CloudFormation allow.
+fn one_or_many(v: &Value) -> Vec<&Value> {
+    match v {
+        Value::Sequence(s) => s.iter().collect(),
+        Value::Null => Vec::new(),
+        v => vec![v],
+    }
+}
+
+fn alarms(t: &Value) -> Vec<Value> {
+    of_type(t, "AWS::CloudWatch::Alarm")
+        .into_iter()
+        .map(|(_, a)| a["Properties"].clone())
+        .collect()
+}
+
+/// An alarm on `namespace`/`metric` whose dimensions mention `target`, and that notifies someone.
+fn watched(alarms: &[Value], namespace: &str, metric: &str, target: &str) -> bool {
+    alarms.iter().any(|p| {
+        p["Namespace"] == namespace
+            && p["MetricName"] == metric
+            && serde_yaml::to_string(&p["Dimensions"]).is_ok_and(|d| d.contains(target))
+            && p["AlarmActions"].is_sequence()
+    })
+}
+
 #[test]
-fn every_function_has_an_errors_alarm_and_every_dead_letter_queue_a_depth_alarm() {
+fn every_function_has_an_errors_alarm() {
     let t = template();
-    let alarms: Vec<&Value> = t["Resources"]
-        .as_mapping()
-        .expect("Resources")
-        .values()
-        .filter(|r| r["Type"] == "AWS::CloudWatch::Alarm")
-        .collect();
-    let watched = |namespace: &str, metric: &str, target: &str| {
-        alarms.iter().any(|a| {
-            let p = &a["Properties"];
-            p["Namespace"] == namespace
-                && p["MetricName"] == metric
-                && serde_yaml::to_string(&p["Dimensions"]).is_ok_and(|d| d.contains(target))
-                && p["AlarmActions"].is_sequence()
-        })
-    };
+    let alarms = alarms(&t);
     for (name, _) in functions(&t) {
         assert!(
-            watched("AWS/Lambda", "Errors", &name),
+            watched(&alarms, "AWS/Lambda", "Errors", &name),
             "{name} has no errors alarm"
         );
     }
-    let queues = t["Resources"]
-        .as_mapping()
-        .expect("Resources")
-        .iter()
-        .filter(|(name, r)| {
-            r["Type"] == "AWS::SQS::Queue"
-                && name.as_str().is_some_and(|n| n.contains("DeadLetter"))
-        });
-    for (name, _) in queues {
-        let name = name.as_str().unwrap_or_default();
+}
+
+/// Who puts messages in a dead-letter queue, and so needs the right to send them.
+#[derive(Debug, Clone)]
+enum Producer {
+    /// Lambda, for a function's failed asynchronous invocations (`DeadLetterQueue`).
+    AsyncInvocations { function: String },
+    /// An EventBridge rule SAM generates for a function's event (`DeadLetterConfig`).
+    Rule { rule: String },
+    /// An EventBridge Scheduler schedule SAM generates for a function's `ScheduleV2` event.
+    Schedule { function: String, event: String },
+    /// SQS itself, moving a source queue's messages after `maxReceiveCount` receives.
+    Redrive { source: String },
+}
+
+/// Every dead-letter queue the template names (and every queue named as one), with its producers.
+fn dead_letter_queues(t: &Value) -> Vec<(String, Vec<Producer>)> {
+    let mut found: Vec<(String, Producer)> = Vec::new();
+    let queue_of = |v: &Value, what: &str| -> String {
+        match reference(v) {
+            Some((id, "Arn")) => id.to_owned(),
+            _ => panic!("{what}: a dead-letter queue named by anything but `!GetAtt Queue.Arn`"),
+        }
+    };
+    for (name, f) in functions(t) {
+        let p = &f["Properties"];
+        if !p["DeadLetterQueue"].is_null() {
+            assert_eq!(p["DeadLetterQueue"]["Type"], "SQS", "{name}");
+            let queue = queue_of(&p["DeadLetterQueue"]["TargetArn"], &name);
+            found.push((
+                queue,
+                Producer::AsyncInvocations {
+                    function: name.clone(),
+                },
+            ));
+        }
+        for (event, e) in p["Events"].as_mapping().into_iter().flatten() {
+            let event = event.as_str().unwrap_or_default();
+            let dlq = &e["Properties"]["DeadLetterConfig"];
+            if dlq.is_null() {
+                continue;
+            }
+            let what = format!("{name}.{event}");
+            assert!(
+                dlq["Type"].is_null(),
+                "{what}: declare the queue (and its alarm) in the template, not with `Type: SQS`"
+            );
+            let queue = queue_of(&dlq["Arn"], &what);
+            let producer = match e["Type"].as_str() {
+                // SAM names the rule it generates after the function and the event.
+                Some("EventBridgeRule" | "Schedule") => Producer::Rule {
+                    rule: format!("{name}{event}"),
+                },
+                Some("ScheduleV2") => Producer::Schedule {
+                    function: name.clone(),
+                    event: event.to_owned(),
+                },
+                other => {
+                    panic!("{what}: a dead-letter queue for a {other:?} event: teach this test")
+                }
+            };
+            found.push((queue, producer));
+        }
+    }
+    for (name, q) in of_type(t, "AWS::SQS::Queue") {
+        let redrive = &q["Properties"]["RedrivePolicy"];
+        if !redrive.is_null() {
+            let queue = queue_of(&redrive["deadLetterTargetArn"], &name);
+            found.push((queue, Producer::Redrive { source: name }));
+        }
+    }
+    of_type(t, "AWS::SQS::Queue")
+        .into_iter()
+        .filter(|(name, _)| name.contains("DeadLetter") || found.iter().any(|(q, _)| q == name))
+        .map(|(name, _)| {
+            let producers = found
+                .iter()
+                .filter(|(q, _)| *q == name)
+                .map(|(_, p)| p.clone())
+                .collect();
+            (name, producers)
+        })
+        .collect()
+}
+
+/// A queue policy statement that lets EventBridge send to `queue`, for `rule` only.
+fn queue_policy_lets_rule_send(t: &Value, queue: &str, rule: &str) -> bool {
+    of_type(t, "AWS::SQS::QueuePolicy").iter().any(|(_, p)| {
+        let p = &p["Properties"];
+        one_or_many(&p["Queues"])
+            .iter()
+            .any(|q| reference(q) == Some((queue, "")))
+            && one_or_many(&p["PolicyDocument"]["Statement"])
+                .iter()
+                .any(|s| {
+                    s["Effect"] == "Allow"
+                        && one_or_many(&s["Principal"]["Service"])
+                            .iter()
+                            .any(|v| **v == "events.amazonaws.com")
+                        && one_or_many(&s["Action"])
+                            .iter()
+                            .any(|v| **v == "sqs:SendMessage")
+                        && one_or_many(&s["Resource"])
+                            .iter()
+                            .any(|r| reference(r) == Some((queue, "Arn")))
+                        && reference(&s["Condition"]["ArnEquals"]["aws:SourceArn"])
+                            == Some((rule, "Arn"))
+                })
+    })
+}
+
+#[test]
+fn every_dead_letter_queue_lets_its_producers_send_and_has_a_depth_alarm() {
+    let t = template();
+    let alarms = alarms(&t);
+    let queues = dead_letter_queues(&t);
+    assert!(queues.len() >= 3, "usage, billing run and invoice DLQs");
+    for (queue, producers) in queues {
+        assert!(!producers.is_empty(), "{queue}: nothing sends to it");
+        for producer in &producers {
+            match producer {
+                // SAM grants sqs:SendMessage on the queue to the role it generates for the
+                // function; a function given its own `Role` would have to grant it itself.
+                Producer::AsyncInvocations { function } => {
+                    let f = &t["Resources"][function.as_str()]["Properties"];
+                    assert!(
+                        f["Role"].is_null(),
+                        "{function}: its own role may not send to {queue}"
+                    );
+                }
+                // SAM adds no queue policy for a `DeadLetterConfig` given by Arn.
+                Producer::Rule { rule } => assert!(
+                    queue_policy_lets_rule_send(&t, &queue, rule),
+                    "{queue}: no queue policy lets the rule {rule} (events.amazonaws.com, \
+                     aws:SourceArn) send to it"
+                ),
+                // SAM grants it to the schedule's execution role, unless it is given one.
+                Producer::Schedule { function, event } => assert!(
+                    t["Resources"][function.as_str()]["Properties"]["Events"][event.as_str()]
+                        ["Properties"]["RoleArn"]
+                        .is_null(),
+                    "{function}.{event}: its own role may not send to {queue}"
+                ),
+                // SQS moves the messages itself: no permission involved. A message keeps its
+                // first enqueue time, so the queue must keep it longer than its source did.
+                Producer::Redrive { source } => {
+                    let retention = |q: &str| {
+                        t["Resources"][q]["Properties"]["MessageRetentionPeriod"]
+                            .as_u64()
+                            .unwrap_or(345_600)
+                    };
+                    assert!(
+                        retention(&queue) > retention(source),
+                        "{queue} drops {source}'s messages before {source} would have"
+                    );
+                }
+            }
+        }
         assert!(
-            watched("AWS/SQS", "ApproximateNumberOfMessagesVisible", name),
-            "{name} has no depth alarm"
+            watched(
+                &alarms,
+                "AWS/SQS",
+                "ApproximateNumberOfMessagesVisible",
+                &queue
+            ),
+            "{queue} has no depth alarm"
         );
+    }
+}
+
+#[test]
+fn every_rule_with_a_lambda_target_alarms_on_failed_deliveries() {
+    let t = template();
+    let alarms = alarms(&t);
+    for (name, f) in functions(&t) {
+        for (event, e) in f["Properties"]["Events"].as_mapping().into_iter().flatten() {
+            if !matches!(e["Type"].as_str(), Some("EventBridgeRule" | "Schedule")) {
+                continue;
+            }
+            let p = &e["Properties"];
+            let event = event.as_str().unwrap_or_default();
+            assert!(
+                !p["RuleName"].is_null(),
+                "{name}.{event}: name the rule, so that an alarm can name it"
+            );
+            let dimension = |a: &Value, key: &str| {
+                one_or_many(&a["Dimensions"])
+                    .into_iter()
+                    .find(|d| d["Name"] == key)
+                    .map(|d| d["Value"].clone())
+            };
+            let on_its_bus = |a: &Value| match p["EventBusName"] {
+                Value::Null => dimension(a, "EventBusName").is_none(),
+                ref bus => dimension(a, "EventBusName").as_ref() == Some(bus),
+            };
+            assert!(
+                alarms.iter().any(|a| a["Namespace"] == "AWS/Events"
+                    && a["MetricName"] == "FailedInvocations"
+                    && dimension(a, "RuleName").as_ref() == Some(&p["RuleName"])
+                    && on_its_bus(a)
+                    && a["AlarmActions"].is_sequence()),
+                "{name}.{event}: no FailedInvocations alarm on its rule"
+            );
+        }
     }
 }
 
