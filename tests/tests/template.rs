@@ -431,3 +431,23 @@ fn every_table_outlives_the_stack_refuses_deletion_and_keeps_point_in_time_recov
         );
     }
 }
+
+#[test]
+fn every_queue_is_encrypted_at_rest_by_explicit_choice() {
+    let t = template();
+    let queues = of_type(&t, "AWS::SQS::Queue");
+    assert!(!queues.is_empty());
+    for (name, q) in queues {
+        let p = &q["Properties"];
+        // SQS-managed keys, or a KMS key of our own: EventBridge and the Scheduler cannot send to
+        // a queue encrypted with the AWS managed key (alias/aws/sqs).
+        assert!(
+            p["SqsManagedSseEnabled"] == true || !p["KmsMasterKeyId"].is_null(),
+            "{name}: server-side encryption left to the account default"
+        );
+        assert_ne!(
+            p["KmsMasterKeyId"], "alias/aws/sqs",
+            "{name}: EventBridge cannot use the AWS managed key"
+        );
+    }
+}
