@@ -55,10 +55,6 @@ fn every_function_is_built_by_cargo_lambda_for_arm64_on_al2023() {
     let t = template();
     assert_eq!(t["Globals"]["Function"]["Runtime"], "provided.al2023");
     assert_eq!(t["Globals"]["Function"]["Architectures"][0], "arm64");
-    assert_eq!(
-        t["Globals"]["Function"]["LoggingConfig"]["LogFormat"],
-        "JSON"
-    );
     for (name, r) in functions(&t) {
         assert_eq!(r["Metadata"]["BuildMethod"], "rust-cargolambda", "{name}");
         assert_eq!(
@@ -448,6 +444,53 @@ fn every_queue_is_encrypted_at_rest_by_explicit_choice() {
         assert_ne!(
             p["KmsMasterKeyId"], "alias/aws/sqs",
             "{name}: EventBridge cannot use the AWS managed key"
+        );
+    }
+}
+
+/// The parameter `v` refers to (`!Ref Parameter`), if it does.
+fn parameter<'a>(t: &'a Value, v: &Value) -> Option<&'a Value> {
+    reference(v)
+        .filter(|(_, attribute)| attribute.is_empty())
+        .and_then(|(id, _)| t["Parameters"].get(id))
+}
+
+/// A log group of the template, declared with a retention (a number, or a parameter with a default).
+fn log_group_with_retention<'a>(t: &'a Value, id: &str) -> Option<&'a Value> {
+    let group = t["Resources"].get(id)?;
+    let retention = &group["Properties"]["RetentionInDays"];
+    let kept = retention.as_u64().is_some()
+        || parameter(t, retention).is_some_and(|p| p["Default"].as_u64().is_some());
+    (group["Type"] == "AWS::Logs::LogGroup" && kept).then_some(group)
+}
+
+#[test]
+fn every_function_logs_json_lines_to_its_own_log_group_with_a_retention() {
+    let t = template();
+    let mut groups = BTreeSet::new();
+    for (name, f) in functions(&t) {
+        let logging = &f["Properties"]["LoggingConfig"];
+        // SAM merges the function's LoggingConfig into the one in Globals.
+        let format = match &logging["LogFormat"] {
+            Value::Null => &t["Globals"]["Function"]["LoggingConfig"]["LogFormat"],
+            format => format,
+        };
+        assert_eq!(*format, "JSON", "{name}: logs are not JSON lines");
+        // Without a group of its own, Lambda creates /aws/lambda/<name> on first use, kept forever.
+        let group = reference(&logging["LogGroup"])
+            .filter(|(_, attribute)| attribute.is_empty())
+            .map(|(id, _)| id.to_owned())
+            .unwrap_or_else(|| panic!("{name}: LoggingConfig.LogGroup is not `!Ref` a log group"));
+        assert!(
+            log_group_with_retention(&t, &group).is_some(),
+            "{name}: {group} is not a log group of the template with a RetentionInDays"
+        );
+        assert!(groups.insert(group.clone()), "{name} shares {group}");
+    }
+    for (name, _) in of_type(&t, "AWS::Logs::LogGroup") {
+        assert!(
+            log_group_with_retention(&t, &name).is_some(),
+            "{name} keeps its logs forever"
         );
     }
 }
