@@ -494,3 +494,97 @@ fn every_function_logs_json_lines_to_its_own_log_group_with_a_retention() {
         );
     }
 }
+
+/// A whole number given in the template: literally, as a string (environment variables), or as
+/// `!Ref` a parameter, by its default.
+fn number(t: &Value, v: &Value) -> Option<u64> {
+    match parameter(t, v) {
+        Some(p) => p["Default"].as_u64(),
+        None => v.as_u64().or_else(|| v.as_str()?.parse().ok()),
+    }
+}
+
+#[test]
+fn the_http_api_logs_every_request_and_throttles_every_route_by_parameters() {
+    let t = template();
+    let apis = of_type(&t, "AWS::Serverless::HttpApi");
+    assert!(!apis.is_empty());
+    for (name, api) in apis {
+        let p = &api["Properties"];
+        let logs = &p["AccessLogSettings"];
+        let group = match reference(&logs["DestinationArn"]) {
+            Some((id, "Arn")) => id,
+            _ => panic!("{name}: no access logs to `!GetAtt LogGroup.Arn`"),
+        };
+        assert!(
+            log_group_with_retention(&t, group).is_some(),
+            "{name}: {group} is not a log group of the template with a RetentionInDays"
+        );
+        let format = logs["Format"].as_str().unwrap_or_default();
+        let line: serde_json::Value = serde_json::from_str(format)
+            .unwrap_or_else(|e| panic!("{name}: the access log format is not a JSON line: {e}"));
+        for field in ["requestId", "route", "status"] {
+            assert!(
+                line.get(field).is_some(),
+                "{name}: access logs without {field}"
+            );
+        }
+        for limit in ["ThrottlingRateLimit", "ThrottlingBurstLimit"] {
+            let v = &p["DefaultRouteSettings"][limit];
+            assert!(
+                parameter(&t, v).is_some() && number(&t, v).is_some_and(|n| n > 0),
+                "{name}: DefaultRouteSettings.{limit} is not a parameter with a default"
+            );
+        }
+    }
+}
+
+/// The most Stripe requests per second a function's instances send together, with the defaults:
+/// each paces itself to STRIPE_MAX_RPS / STRIPE_MAX_CONCURRENCY (billing-stripe's settings, 25 and
+/// 1 by default), and at most its reserved concurrency or STRIPE_MAX_CONCURRENCY instances run.
+fn stripe_requests_per_second(t: &Value, name: &str, f: &Value) -> u64 {
+    let p = &f["Properties"];
+    let env = |key: &str| {
+        let v = &p["Environment"]["Variables"][key];
+        (!v.is_null()).then(|| number(t, v).expect("a number"))
+    };
+    let total = env("STRIPE_MAX_RPS").unwrap_or(25);
+    let concurrency = env("STRIPE_MAX_CONCURRENCY");
+    let per_instance = (total / concurrency.unwrap_or(1)).max(1);
+    let reserved = &p["ReservedConcurrentExecutions"];
+    let instances = match (reserved.is_null(), concurrency) {
+        (false, _) => number(t, reserved).expect("a number"),
+        (true, Some(n)) => n,
+        (true, None) => panic!("{name} calls Stripe with no bound on its instances"),
+    };
+    per_instance * instances
+}
+
+#[test]
+fn public_functions_have_reserved_concurrency_and_leave_stripe_to_the_monthly_run() {
+    let t = template();
+    let mut stripe = 0;
+    for (name, f) in functions(&t) {
+        let p = &f["Properties"];
+        let public = p["Events"]
+            .as_mapping()
+            .into_iter()
+            .flatten()
+            .any(|(_, e)| e["Type"] == "HttpApi");
+        if public {
+            let reserved = &p["ReservedConcurrentExecutions"];
+            assert!(
+                parameter(&t, reserved).is_some() && number(&t, reserved).is_some_and(|n| n > 0),
+                "{name} is public: its ReservedConcurrentExecutions must be a parameter with a default"
+            );
+        }
+        if !p["Environment"]["Variables"]["STRIPE_API_KEY_PARAMETER"].is_null() {
+            stripe += stripe_requests_per_second(&t, &name, &f);
+        }
+    }
+    // Stripe's default live-mode limit, for the whole account.
+    assert!(
+        stripe <= 100,
+        "with the defaults the functions may send Stripe {stripe} requests/s, over its limit of 100"
+    );
+}
