@@ -588,3 +588,38 @@ fn public_functions_have_reserved_concurrency_and_leave_stripe_to_the_monthly_ru
         "with the defaults the functions may send Stripe {stripe} requests/s, over its limit of 100"
     );
 }
+
+/// Every checkov finding skipped in the template: (resource, check id, reason).
+fn checkov_skips(t: &Value) -> Vec<(String, String, String)> {
+    t["Resources"]
+        .as_mapping()
+        .expect("Resources")
+        .iter()
+        .flat_map(|(name, r)| {
+            let name = name.as_str().unwrap_or_default().to_owned();
+            one_or_many(&r["Metadata"]["checkov"]["skip"])
+                .into_iter()
+                .map(move |s| {
+                    let text = |key: &str| s[key].as_str().unwrap_or_default().trim().to_owned();
+                    (name.clone(), text("id"), text("comment"))
+                })
+        })
+        .collect()
+}
+
+#[test]
+fn every_checkov_skip_names_its_check_and_says_why_it_does_not_apply() {
+    let t = template();
+    let skips = checkov_skips(&t);
+    assert!(!skips.is_empty());
+    for (resource, id, why) in skips {
+        assert!(
+            id.starts_with("CKV_") && !id.contains(char::is_whitespace),
+            "{resource}: skip `{id}` is not one checkov check id"
+        );
+        assert!(
+            why.split_whitespace().count() >= 8,
+            "{resource}: skipping {id} needs its reason, not `{why}`"
+        );
+    }
+}
