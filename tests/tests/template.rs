@@ -623,3 +623,29 @@ fn every_checkov_skip_names_its_check_and_says_why_it_does_not_apply() {
         );
     }
 }
+
+#[test]
+fn every_checkov_skip_is_listed_in_the_operations_doc() {
+    let t = template();
+    let doc = include_str!("../../docs/operations.md");
+    let rows: Vec<&str> = doc.lines().filter(|l| l.starts_with("| CKV_")).collect();
+    let skips = checkov_skips(&t);
+    for (resource, id, _) in &skips {
+        assert!(
+            rows.iter().any(|r| r.starts_with(&format!("| {id} "))
+                && r.split(['|', ',']).any(|cell| cell.trim() == resource)),
+            "docs/operations.md lists no skip of {id} for {resource}"
+        );
+    }
+    for row in rows {
+        let id = row
+            .trim_start_matches("| ")
+            .split(' ')
+            .next()
+            .unwrap_or_default();
+        assert!(
+            skips.iter().any(|(_, skipped, _)| skipped == id),
+            "docs/operations.md lists {id}, which the template no longer skips"
+        );
+    }
+}
