@@ -187,6 +187,7 @@ impl World {
         let settings = AlertSettings {
             email: EmailAddress::parse(&format!("{account}@example.com")).expect("email"),
             thresholds: Thresholds::parse([]).expect("no thresholds"),
+            refused: None,
         };
         self.store
             .save_alert_settings(&acct(account), &settings)

@@ -120,6 +120,7 @@ async fn world(thresholds: &[&str], sender_verified: bool) -> World {
     let settings = AlertSettings {
         email: EmailAddress::parse(&owner).expect("email"),
         thresholds: Thresholds::parse(thresholds.iter().map(|t| d(t))).expect("thresholds"),
+        refused: None,
     };
     store
         .save_alert_settings(&account, &settings)
@@ -300,6 +301,7 @@ async fn changing_a_threshold_rearms_only_that_one() {
     let changed = AlertSettings {
         email: EmailAddress::parse(&w.owner).expect("email"),
         thresholds: Thresholds::parse([d("1"), d("3")]).expect("thresholds"),
+        refused: None,
     };
     w.store
         .save_alert_settings(&w.account, &changed)

@@ -196,6 +196,7 @@ mod tests {
             email: EmailAddress::parse("owner@example.com").expect("email"),
             thresholds: Thresholds::parse(["5".parse::<rust_decimal::Decimal>().expect("d")])
                 .expect("t"),
+            refused: None,
         };
         s.recorder
             .store()

@@ -147,6 +147,7 @@ mod tests {
         let settings = AlertSettings {
             email: EmailAddress::parse("owner@example.com").expect("email"),
             thresholds: Thresholds::parse(["50".parse().expect("threshold")]).expect("t"),
+            refused: None,
         };
         store
             .save_alert_settings(&account, &settings)

@@ -31,6 +31,9 @@ pub struct AlertSettings {
     pub email: EmailAddress,
     /// Monthly cost thresholds.
     pub thresholds: Thresholds,
+    /// Why the mail service refused the address, if it did: no email is tried again until the
+    /// settings are saved again (which clears it). Shown on the billing page.
+    pub refused: Option<String>,
 }
 
 /// How an alert ended.
@@ -55,6 +58,14 @@ pub trait AlertStore: Send + Sync {
         &self,
         account: &AccountId,
         settings: &AlertSettings,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Records that the mail service refused the account's alert address (kept until the settings
+    /// are saved again).
+    fn record_refusal(
+        &self,
+        account: &AccountId,
+        reason: &str,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
     /// What billing knows of the account.
@@ -136,6 +147,7 @@ where
             return Ok(Vec::new());
         };
         if settings.thresholds.values().is_empty()
+            || settings.refused.is_some()
             || self.store.account(account).await?.deleted_at.is_some()
         {
             return Ok(Vec::new());
@@ -164,6 +176,13 @@ where
                     self.store
                         .finish_alert(account, month, threshold, AlertOutcome::Failed)
                         .await?;
+                    // A refused address is recorded and shown, and never turns this usage event
+                    // (or a later one) into an error: no email is tried until the user changes it.
+                    if let Some(refused) = e.refused() {
+                        tracing::warn!(account_id = %account, "alert address refused; alerts paused until it changes");
+                        self.store.record_refusal(account, &refused.0).await?;
+                        return Ok(sent);
+                    }
                     return Err(e.into());
                 }
             }

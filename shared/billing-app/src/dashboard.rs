@@ -63,6 +63,8 @@ pub struct AlertsView {
     pub email: String,
     /// Thresholds, ascending.
     pub thresholds: Vec<Decimal>,
+    /// Why the mail service refused the address, if it did: alerts are paused until it changes.
+    pub refused: Option<String>,
 }
 
 impl From<AlertSettings> for AlertsView {
@@ -70,6 +72,7 @@ impl From<AlertSettings> for AlertsView {
         Self {
             email: s.email.to_string(),
             thresholds: s.thresholds.values().to_vec(),
+            refused: s.refused,
         }
     }
 }

@@ -99,10 +99,23 @@ pub fn html_escape(s: &str) -> String {
         .replace('"', "&quot;")
 }
 
-/// Sending failed: nothing was delivered, so it may be retried.
+/// Sending failed: nothing was delivered, so it may be retried (unless the address was refused).
 #[derive(Debug, thiserror::Error)]
 #[error("the notification was not sent")]
 pub struct NotifyError(#[source] pub Box<dyn std::error::Error + Send + Sync>);
+
+/// The mail service refused the address itself (rejected, bounced, not allowed): sending again will
+/// not help until the user changes it. A mailer wraps it in a [`NotifyError`].
+#[derive(Debug, thiserror::Error)]
+#[error("the address was refused: {0}")]
+pub struct AddressRefused(pub String);
+
+impl NotifyError {
+    /// The address was refused (as opposed to a service that could not be reached).
+    pub fn refused(&self) -> Option<&AddressRefused> {
+        self.0.downcast_ref::<AddressRefused>()
+    }
+}
 
 /// Sends email.
 pub trait Mailer: Send + Sync {

@@ -15,7 +15,7 @@
 
 use billing_rules::Month;
 
-use crate::alerts::AlertStore;
+use crate::alerts::{AlertSettings, AlertStore};
 use crate::ids::AccountId;
 use crate::invoices::{Advance, InvoiceRecord, InvoiceStatus, InvoiceStore};
 use crate::invoicing::email::invoice_email;
@@ -234,11 +234,35 @@ impl<S: WebhookStore, P: Payments, M: Mailer> WebhookProcessor<S, P, M> {
             return Ok(());
         };
         if let Some((subject, text)) = invoice_email(account, &record, &self.billing_page) {
-            self.mailer
-                .send(&Email::preformatted(settings.email, subject, text))
-                .await?;
+            self.send(account, settings, subject, text).await?;
         }
         Ok(())
+    }
+
+    /// Sends an email to the account's address, unless the mail service refused it before; a
+    /// refusal now is recorded (and shown on the billing page), not an error. Any other failure is,
+    /// so that Stripe delivers the event again.
+    async fn send(
+        &self,
+        account: &AccountId,
+        settings: AlertSettings,
+        subject: String,
+        text: String,
+    ) -> Result<(), InvoicingError> {
+        if settings.refused.is_some() {
+            return Ok(());
+        }
+        match self
+            .mailer
+            .send(&Email::preformatted(settings.email, subject, text))
+            .await
+        {
+            Err(e) => match e.refused() {
+                Some(refused) => Ok(self.store.record_refusal(account, &refused.0).await?),
+                None => Err(e.into()),
+            },
+            Ok(()) => Ok(()),
+        }
     }
 
     async fn payment_failed(
@@ -270,13 +294,12 @@ impl<S: WebhookStore, P: Payments, M: Mailer> WebhookProcessor<S, P, M> {
             "Update your payment method on the billing page: {}\n",
             self.billing_page
         ));
-        self.mailer
-            .send(&Email::preformatted(
-                settings.email,
-                format!("Payment failed for your {month} invoice"),
-                text,
-            ))
-            .await?;
-        Ok(())
+        self.send(
+            account,
+            settings,
+            format!("Payment failed for your {month} invoice"),
+            text,
+        )
+        .await
     }
 }

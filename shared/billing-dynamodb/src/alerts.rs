@@ -46,7 +46,12 @@ impl AlertStore for DynamoDbStore {
             })
             .collect::<Result<Vec<_>, _>>()?;
         let thresholds = Thresholds::parse(values).map_err(|e| corrupt(e.to_string()))?;
-        Ok(Some(AlertSettings { email, thresholds }))
+        let refused = item.get("refused").and_then(|v| v.as_s().ok()).cloned();
+        Ok(Some(AlertSettings {
+            email,
+            thresholds,
+            refused,
+        }))
     }
 
     async fn save_alert_settings(
@@ -67,8 +72,26 @@ impl AlertStore for DynamoDbStore {
                     .collect(),
             ),
         );
+        if let Some(reason) = &settings.refused {
+            item.insert("refused".into(), s(reason));
+        }
         self.put(item).await?;
         Ok(())
+    }
+
+    async fn record_refusal(&self, account: &AccountId, reason: &str) -> Result<(), StoreError> {
+        // Only on settings that exist: saving new settings (a put) clears it.
+        let out = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(primary_key(&account_pk(account), ALERTS_SK)))
+            .update_expression("SET refused = :r")
+            .condition_expression("attribute_exists(PK)")
+            .expression_attribute_values(":r", s(reason))
+            .send()
+            .await;
+        condition_held(out).map(|_| ())
     }
 
     async fn account(&self, account: &AccountId) -> Result<AccountState, StoreError> {

@@ -2,7 +2,10 @@
 
 use aws_sdk_sesv2::types::{Body, Content, Destination, EmailContent, Message};
 
-use billing_app::notify::{Email, Mailer, NotifyError};
+use aws_sdk_sesv2::error::SdkError;
+use aws_sdk_sesv2::operation::send_email::SendEmailError;
+
+use billing_app::notify::{AddressRefused, Email, Mailer, NotifyError};
 
 use crate::failed;
 
@@ -53,7 +56,21 @@ impl Mailer for SesMailer {
             .content(EmailContent::builder().simple(message).build())
             .send()
             .await
-            .map_err(failed)?;
+            .map_err(|e| refused_or_failed(e, email.to.as_str(), &self.from))?;
         Ok(())
     }
+}
+
+/// SES rejecting the message for the recipient (`MessageRejected` naming the recipient, not our
+/// sender: in the sandbox, an unverified recipient) refuses the address: sending again will not help
+/// until the user changes it. Anything else (our sender not verified, throttling, no network) may
+/// be retried. Bounces and complaints SES learns later arrive asynchronously and are not seen here.
+fn refused_or_failed(e: SdkError<SendEmailError>, to: &str, from: &str) -> NotifyError {
+    if let Some(SendEmailError::MessageRejected(rejected)) = e.as_service_error() {
+        let message = rejected.message().unwrap_or_default();
+        if message.contains(to) && !message.contains(from) {
+            return NotifyError(Box::new(AddressRefused(message.to_owned())));
+        }
+    }
+    failed(e)
 }

@@ -246,6 +246,7 @@ pub(crate) async fn dashboard() -> Fixture {
     let settings = AlertSettings {
         email: EmailAddress::parse("owner@example.com").expect("email"),
         thresholds: Thresholds::parse([d("50")]).expect("t"),
+        refused: None,
     };
     store
         .save_alert_settings(&demo, &settings)

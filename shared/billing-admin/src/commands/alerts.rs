@@ -45,6 +45,7 @@ pub async fn run<S: AlertStore>(
     let settings = AlertSettings {
         email: EmailAddress::parse(&email).map_err(invalid)?,
         thresholds: Thresholds::parse(thresholds).map_err(invalid)?,
+        refused: None,
     };
     store.save_alert_settings(&account, &settings).await?;
     let listed: Vec<String> = settings

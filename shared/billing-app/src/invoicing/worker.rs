@@ -252,18 +252,28 @@ where
                 return Ok(record);
             }
             let email = invoice_email(account, &record, &self.billing_page);
+            let settings = self.store.alert_settings(account).await?;
+            // An address the mail service refused gets nothing until the user changes it (the
+            // billing page says so); the month is notified all the same.
             if let (Some((subject, text)), Some(settings)) =
-                (email, self.store.alert_settings(account).await?)
+                (email, settings.filter(|s| s.refused.is_none()))
             {
                 let sent = self
                     .mailer
                     .send(&Email::preformatted(settings.email, subject, text))
                     .await;
-                if let Err(e) = sent {
-                    tracing::warn!(error = %e, "the invoice email could not be sent; a later run retries it");
-                    return Ok(record);
+                match sent {
+                    Err(e) if e.refused().is_some() => {
+                        let reason = e.refused().map(|r| r.0.clone()).unwrap_or_default();
+                        tracing::warn!("the invoice email's address was refused; recorded");
+                        self.store.record_refusal(account, &reason).await?;
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "the invoice email could not be sent; a later run retries it");
+                        return Ok(record);
+                    }
+                    Ok(()) => self.checkpoint("email sent")?,
                 }
-                self.checkpoint("email sent")?;
             }
             let mut next = record.clone();
             next.step = BillingStep::Notified;

@@ -3,13 +3,16 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
-use crate::notify::{CostThresholdCrossed, Email, EventPublisher, Mailer, NotifyError};
+use crate::notify::{
+    AddressRefused, CostThresholdCrossed, Email, EventPublisher, Mailer, NotifyError,
+};
 
 /// A mailer that keeps what it sends; while failing, every send fails as an unreachable SES would.
 #[derive(Debug, Clone, Default)]
 pub struct OutboxMailer {
     sent: Arc<Mutex<Vec<Email>>>,
     failing: Arc<AtomicBool>,
+    refusing: Arc<Mutex<Vec<String>>>,
 }
 
 impl OutboxMailer {
@@ -22,12 +25,32 @@ impl OutboxMailer {
     pub fn set_failing(&self, failing: bool) {
         self.failing.store(failing, Ordering::SeqCst);
     }
+
+    /// Refuses every email to this address, as SES refuses a bounced or suppressed one.
+    pub fn refuse(&self, address: &str) {
+        self.refusing
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(address.to_owned());
+    }
 }
 
 impl Mailer for OutboxMailer {
     async fn send(&self, email: &Email) -> Result<(), NotifyError> {
         if self.failing.load(Ordering::SeqCst) {
             return Err(NotifyError("the outbox is failing".into()));
+        }
+        let refused = self
+            .refusing
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .any(|a| a == email.to.as_str());
+        if refused {
+            return Err(NotifyError(Box::new(AddressRefused(format!(
+                "{} bounced",
+                email.to.as_str()
+            )))));
         }
         self.sent
             .lock()

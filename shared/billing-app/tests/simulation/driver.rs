@@ -22,7 +22,7 @@ use billing_app::invoices::{BillingStep, InvoiceStatus, InvoiceStore};
 use billing_app::invoicing::{
     BillingRun, InvoiceWorker, InvoicingError, InvoicingStore, Outcome, WorkItem, CRASH_POINTS,
 };
-use billing_app::notify::{Email, EmailAddress, Mailer, NotifyError};
+use billing_app::notify::{AddressRefused, Email, EmailAddress, Mailer, NotifyError};
 use billing_app::payments::{CustomerStore, Payments, RemoteStatus};
 use billing_app::store::{StoreError, UsageStore};
 use billing_app::testing::{CardKind, MemoryPayments, MemoryQueue, MemoryStore};
@@ -60,9 +60,18 @@ impl Mailer for SimMailer {
         let mut st = self.0.lock().unwrap_or_else(|e| e.into_inner());
         let to = email.to.as_str().to_owned();
         let percent = st.fail_percent;
-        if st.bounces.contains(&to) || st.rng.percent(percent) {
+        if st.bounces.contains(&to) {
+            // A bounced address: refused, as SES refuses it (recorded, never retried).
             st.failed += 1;
-            return Err(NotifyError(format!("SES refused the email to {to}").into()));
+            return Err(NotifyError(Box::new(AddressRefused(format!(
+                "{to} bounced"
+            )))));
+        }
+        if st.rng.percent(percent) {
+            st.failed += 1;
+            return Err(NotifyError(
+                format!("SES could not be reached for {to}").into(),
+            ));
         }
         st.sent.push((to, email.subject.clone()));
         Ok(())
@@ -330,6 +339,7 @@ impl Sim<'_> {
             let settings = AlertSettings {
                 email: EmailAddress::parse(&format!("owner@{}.example.com", a.id)).expect("email"),
                 thresholds: Thresholds::parse([Decimal::from(100_000)]).expect("thresholds"),
+                refused: None,
             };
             self.store
                 .inner

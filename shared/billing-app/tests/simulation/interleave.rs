@@ -212,6 +212,10 @@ impl AlertStore for YieldingStore {
         self.yields.point().await;
         self.inner.save_alert_settings(account, settings).await
     }
+    async fn record_refusal(&self, account: &AccountId, reason: &str) -> Result<(), StoreError> {
+        self.yields.point().await;
+        self.inner.record_refusal(account, reason).await
+    }
     async fn account(&self, account: &AccountId) -> Result<AccountState, StoreError> {
         self.yields.point().await;
         self.inner.account(account).await

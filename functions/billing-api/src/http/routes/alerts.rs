@@ -32,6 +32,7 @@ pub(crate) async fn get<S: ApiStore, C: Clock + Clone>(
         &view.unwrap_or(AlertsView {
             email: String::new(),
             thresholds: vec![],
+            refused: None,
         }),
     ))
 }
@@ -51,6 +52,7 @@ pub(crate) async fn put<S: ApiStore, C: Clock + Clone>(
         email: EmailAddress::parse(&body.email).map_err(|e| ApiError::BadRequest(e.to_string()))?,
         thresholds: Thresholds::parse(body.thresholds)
             .map_err(|e| ApiError::BadRequest(e.to_string()))?,
+        refused: None,
     };
     dashboard.set_alerts(account, &settings).await?;
     Ok(json_response(StatusCode::OK, &AlertsView::from(settings)))

@@ -40,6 +40,13 @@ impl AlertStore for MemoryStore {
             .unwrap_or_default())
     }
 
+    async fn record_refusal(&self, account: &AccountId, reason: &str) -> Result<(), StoreError> {
+        if let Some(settings) = self.state().alerts.get_mut(account) {
+            settings.refused = Some(reason.to_owned());
+        }
+        Ok(())
+    }
+
     async fn claim_alert(
         &self,
         account: &AccountId,
