@@ -51,6 +51,15 @@ async fn lines(
     lines
 }
 
+/// The invoice recorded for an account-month.
+async fn invoice_of(w: &World, account: &str, m: &str) -> billing_app::invoices::InvoiceRecord {
+    w.store
+        .invoice(&acct(account), month(m))
+        .await
+        .expect("read")
+        .expect("recorded")
+}
+
 fn line(m: &str, service: &str, hours: i64, amount: &str) -> (String, String, i64, String) {
     (m.into(), service.into(), hours, amount.into())
 }
@@ -112,12 +121,7 @@ async fn a_session_whose_start_arrives_after_the_month_was_computed_goes_on_the_
     worker.crash_at(None);
     w.clock.advance(TimeDelta::minutes(10));
     worker.run(&item("acct-a", "2026-11")).await.expect("retry");
-    let november = w
-        .store
-        .invoice(&acct("acct-a"), month("2026-11"))
-        .await
-        .expect("read")
-        .expect("recorded");
+    let november = invoice_of(&w, "acct-a", "2026-11").await;
     assert_eq!(
         november.gross,
         d("5.00"),
@@ -140,12 +144,7 @@ async fn a_stop_arriving_after_its_session_was_billed_to_month_end_credits_back_
         .run(&item("acct-a", "2026-11"))
         .await
         .expect("run");
-    let november = w
-        .store
-        .invoice(&acct("acct-a"), month("2026-11"))
-        .await
-        .expect("read")
-        .expect("recorded");
+    let november = invoice_of(&w, "acct-a", "2026-11").await;
     assert_eq!(
         november.gross,
         d("35.00"),
@@ -198,12 +197,7 @@ async fn the_real_stop_of_a_session_invoicing_closed_at_deletion_corrects_it() {
         .run(&item("acct-a", "2026-11"))
         .await
         .expect("run");
-    let november = w
-        .store
-        .invoice(&acct("acct-a"), month("2026-11"))
-        .await
-        .expect("read")
-        .expect("recorded");
+    let november = invoice_of(&w, "acct-a", "2026-11").await;
     assert_eq!(
         november.gross,
         d("57.00"),
@@ -378,12 +372,7 @@ async fn an_email_that_cannot_be_sent_never_blocks_the_charge_or_the_next_month(
         .await
         .expect("rerun");
     assert_eq!(again, Outcome::AlreadyDone);
-    let november = w
-        .store
-        .invoice(&acct_a, month("2026-11"))
-        .await
-        .expect("read")
-        .expect("recorded");
+    let november = invoice_of(&w, "acct-a", "2026-11").await;
     assert_eq!(november.step, BillingStep::Notified);
     assert_eq!(w.mail.sent().len(), 1, "the November receipt, once");
     assert_eq!(w.charges("acct-a").len(), 2);
@@ -431,12 +420,7 @@ async fn an_invoice_event_that_is_not_the_recorded_invoice_changes_nothing() {
             },
         },
     };
-    let recorded = w
-        .store
-        .invoice(&acct("acct-a"), month("2026-11"))
-        .await
-        .expect("read")
-        .expect("recorded");
+    let recorded = invoice_of(&w, "acct-a", "2026-11").await;
     let ours = recorded.stripe_invoice_id.clone().expect("a Stripe id");
     // Metadata naming the account and month, on another invoice or another customer's.
     for event in [
@@ -445,12 +429,7 @@ async fn an_invoice_event_that_is_not_the_recorded_invoice_changes_nothing() {
     ] {
         processor.process(&event).await.expect("processed");
     }
-    let after = w
-        .store
-        .invoice(&acct("acct-a"), month("2026-11"))
-        .await
-        .expect("read")
-        .expect("recorded");
+    let after = invoice_of(&w, "acct-a", "2026-11").await;
     assert_eq!(
         after.status,
         InvoiceStatus::PaymentFailed,
@@ -461,12 +440,7 @@ async fn an_invoice_event_that_is_not_the_recorded_invoice_changes_nothing() {
         .process(&forged(&ours, &customer))
         .await
         .expect("processed");
-    let paid = w
-        .store
-        .invoice(&acct("acct-a"), month("2026-11"))
-        .await
-        .expect("read")
-        .expect("recorded");
+    let paid = invoice_of(&w, "acct-a", "2026-11").await;
     assert_eq!(paid.status, InvoiceStatus::Paid);
 }
 
@@ -579,12 +553,7 @@ async fn an_invoice_event_of_the_other_stripe_mode_is_ignored() {
         .run(&item("acct-a", "2026-11"))
         .await
         .expect("run");
-    let recorded = w
-        .store
-        .invoice(&acct("acct-a"), month("2026-11"))
-        .await
-        .expect("read")
-        .expect("recorded");
+    let recorded = invoice_of(&w, "acct-a", "2026-11").await;
     let ours = recorded.stripe_invoice_id.clone().expect("a Stripe id");
     let remote = payments(&w.fake)
         .invoice(&ours)
@@ -609,11 +578,6 @@ async fn an_invoice_event_of_the_other_stripe_mode_is_ignored() {
     })
     .await
     .expect("processed");
-    let after = w
-        .store
-        .invoice(&acct("acct-a"), month("2026-11"))
-        .await
-        .expect("read")
-        .expect("recorded");
+    let after = invoice_of(&w, "acct-a", "2026-11").await;
     assert_eq!(after.status, InvoiceStatus::PaymentFailed);
 }
