@@ -1,4 +1,5 @@
-//! A month's run over 10,000 accounts (`INVOICING_LOAD_ACCOUNTS` to change it) on DynamoDB (moto)
+//! A month's run over 2,000 accounts in the test command (`INVOICING_LOAD_ACCOUNTS` to change it;
+//! `scripts/bench-invoicing` runs 10,000) on DynamoDB (moto)
 //! and the Stripe fake: the run fans out every account once, page by page; concurrent workers charge
 //! each account exactly once; a second run charges nothing. Prints accounts/s, Stripe calls per
 //! charged and per credited account, and DynamoDB requests per account (`scripts/bench-invoicing`).
@@ -61,11 +62,13 @@ fn name(i: usize) -> String {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_run_of_ten_thousand_accounts_charges_each_exactly_once() {
+async fn a_run_of_thousands_of_accounts_charges_each_exactly_once() {
     let accounts: usize = std::env::var("INVOICING_LOAD_ACCOUNTS")
         .ok()
         .and_then(|n| n.parse().ok())
-        .unwrap_or(10_000);
+        // The counts asserted are per account: 2,000 shows them as well as 10,000, in a fifth of
+        // the time moto takes (the run is moto-bound); the benchmark runs 10,000.
+        .unwrap_or(2_000);
     let (client, requests) = e2e::counted_dynamodb().await;
     let table = e2e::unique_name("invload");
     e2e::create_table_from_template(&client, &table).await;
