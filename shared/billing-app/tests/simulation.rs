@@ -26,6 +26,8 @@
 
 #[path = "simulation/driver.rs"]
 mod driver;
+#[path = "simulation/generate.rs"]
+mod generate;
 #[path = "simulation/history.rs"]
 mod history;
 #[path = "simulation/interleave.rs"]
