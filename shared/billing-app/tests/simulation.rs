@@ -24,6 +24,8 @@
     dead_code
 )]
 
+#[path = "simulation/credit_checks.rs"]
+mod credit_checks;
 #[path = "simulation/driver.rs"]
 mod driver;
 #[path = "simulation/generate.rs"]
