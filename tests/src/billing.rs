@@ -184,11 +184,10 @@ impl World {
 
     /// Gives the account an email (where receipts go).
     pub async fn email(&self, account: &str) {
-        let settings = AlertSettings {
-            email: EmailAddress::parse(&format!("{account}@example.com")).expect("email"),
-            thresholds: Thresholds::parse([]).expect("no thresholds"),
-            refused: None,
-        };
+        let settings = AlertSettings::thresholds(
+            EmailAddress::parse(&format!("{account}@example.com")).expect("email"),
+            Thresholds::parse([]).expect("no thresholds"),
+        );
         self.store
             .save_alert_settings(&acct(account), &settings)
             .await

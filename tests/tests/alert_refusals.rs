@@ -3,8 +3,9 @@
 
 use std::sync::Arc;
 
-use billing_app::alerts::{AlertSettings, AlertStore, CostAlerts};
+use billing_app::alerts::{AlertKey, AlertSettings, AlertStore, CostAlerts};
 use billing_app::clock::FixedClock;
+use billing_app::credits::CreditStore;
 use billing_app::events::UsageEvent;
 use billing_app::ids::AccountId;
 use billing_app::ingest::{IngestPolicy, UsageRecorder};
@@ -17,15 +18,14 @@ use rust_decimal::Decimal;
 use serde_json::json;
 
 fn settings(email: &str) -> AlertSettings {
-    AlertSettings {
-        email: EmailAddress::parse(email).expect("email"),
-        thresholds: Thresholds::parse([Decimal::ONE]).expect("thresholds"),
-        refused: None,
-    }
+    AlertSettings::thresholds(
+        EmailAddress::parse(email).expect("email"),
+        Thresholds::parse([Decimal::ONE]).expect("thresholds"),
+    )
 }
 
 async fn a_refused_alert_address_is_recorded_shown_and_never_an_error<
-    S: UsageStore + AlertStore + Clone,
+    S: UsageStore + AlertStore + CreditStore + Clone,
 >(
     store: S,
 ) {
@@ -66,7 +66,7 @@ async fn a_refused_alert_address_is_recorded_shown_and_never_an_error<
     );
     assert_eq!(
         alerts.check(&account).await.expect("not an error"),
-        Vec::<Decimal>::new()
+        Vec::<AlertKey>::new()
     );
     let stored = store
         .alert_settings(&account)
@@ -90,7 +90,10 @@ async fn a_refused_alert_address_is_recorded_shown_and_never_an_error<
         .expect("settings");
     assert_eq!(
         alerts.check(&account).await.expect("sent"),
-        vec![Decimal::ONE]
+        vec![AlertKey::Crossed {
+            month: "2026-11".parse().expect("month"),
+            threshold: Decimal::ONE
+        }]
     );
     assert_eq!(mail.sent().len(), 1);
     assert_eq!(mail.sent()[0].to.as_str(), "billing@example.com");

@@ -14,6 +14,7 @@
 use aws_lambda_events::eventbridge::EventBridgeEvent;
 use billing_app::alerts::{AlertError, AlertStore, CostAlerts};
 use billing_app::clock::Clock;
+use billing_app::credits::CreditStore;
 use billing_app::events::{MalformedEvent, UsageEvent};
 use billing_app::ingest::{IngestError, Recorded, UsageRecorder};
 use billing_app::notify::{EventPublisher, Mailer};
@@ -65,7 +66,7 @@ pub async fn handle<S, M, P, C>(
     event: EventBridgeEvent<Value>,
 ) -> Result<Recorded, HandlerError>
 where
-    S: UsageStore + AlertStore,
+    S: UsageStore + AlertStore + CreditStore,
     M: Mailer,
     P: EventPublisher,
     C: Clock,
@@ -86,7 +87,8 @@ where
                     warn!(account_id = %usage.account, error = %e, ?source, "cost alert not sent");
                 })?;
             if !alerted.is_empty() {
-                info!(account_id = %usage.account, thresholds = ?alerted, "cost alerts sent");
+                let alerts: Vec<String> = alerted.iter().map(|k| k.id()).collect();
+                info!(account_id = %usage.account, ?alerts, "alerts sent");
             }
             Ok(outcome)
         }
@@ -192,12 +194,10 @@ mod tests {
     /// acct-demo is alerted at 5 USD.
     async fn alert_at_5(s: &TestServices) {
         let account = AccountId::parse("acct-demo").expect("id");
-        let settings = AlertSettings {
-            email: EmailAddress::parse("owner@example.com").expect("email"),
-            thresholds: Thresholds::parse(["5".parse::<rust_decimal::Decimal>().expect("d")])
-                .expect("t"),
-            refused: None,
-        };
+        let settings = AlertSettings::thresholds(
+            EmailAddress::parse("owner@example.com").expect("email"),
+            Thresholds::parse(["5".parse::<rust_decimal::Decimal>().expect("d")]).expect("t"),
+        );
         s.recorder
             .store()
             .save_alert_settings(&account, &settings)

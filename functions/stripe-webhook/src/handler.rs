@@ -144,11 +144,10 @@ mod tests {
             .set_customer(&account, "cus_fake000001")
             .await
             .expect("customer");
-        let settings = AlertSettings {
-            email: EmailAddress::parse("owner@example.com").expect("email"),
-            thresholds: Thresholds::parse(["50".parse().expect("threshold")]).expect("t"),
-            refused: None,
-        };
+        let settings = AlertSettings::thresholds(
+            EmailAddress::parse("owner@example.com").expect("email"),
+            Thresholds::parse(["50".parse().expect("threshold")]).expect("t"),
+        );
         store
             .save_alert_settings(&account, &settings)
             .await

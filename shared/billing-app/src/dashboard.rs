@@ -9,6 +9,7 @@ use serde::Serialize;
 use billing_rules::calendar::{first_business_day, Holidays};
 use billing_rules::credits::{allocate_credits, balance_after, balance_at, CreditGrant};
 use billing_rules::estimate::open_session_days;
+use billing_rules::forecast::{runway, MonthInput};
 use billing_rules::rating::{slot_count, RatedLine, UsageTotals};
 use billing_rules::usage::{billed_hours, hours_in_window};
 use billing_rules::ServiceId;
@@ -31,6 +32,9 @@ pub struct CreditsView {
     pub remaining: Decimal,
     /// What it will be once this month's projected usage is paid from it.
     pub remaining_after_month: Decimal,
+    /// When they run out if the running sessions keep running (over this month and the next
+    /// twelve); `null` when nothing is left or they last past that.
+    pub runs_out_at: Option<DateTime<Utc>>,
 }
 
 /// The billing page's summary.
@@ -63,6 +67,10 @@ pub struct AlertsView {
     pub email: String,
     /// Thresholds, ascending.
     pub thresholds: Vec<Decimal>,
+    /// Whether a threshold the projection will reach is forecast, with the instant it will.
+    pub forecast: bool,
+    /// Credit balance levels, ascending.
+    pub low_balance: Vec<Decimal>,
     /// Why the mail service refused the address, if it did: alerts are paused until it changes.
     pub refused: Option<String>,
 }
@@ -72,6 +80,8 @@ impl From<AlertSettings> for AlertsView {
         Self {
             email: s.email.to_string(),
             thresholds: s.thresholds.values().to_vec(),
+            forecast: s.forecast,
+            low_balance: s.low_balance.values().to_vec(),
             refused: s.refused,
         }
     }
@@ -208,6 +218,17 @@ where
             .into_iter()
             .map(|g| g.grant)
             .collect();
+        let runs_out_at = runway(
+            &MonthInput {
+                currency: self.currency,
+                month,
+                recorded: &recorded.lines,
+                recorded_days: &recorded.days,
+                open: &open,
+            },
+            &grants,
+            now,
+        );
         let mut days = recorded.days;
         days.extend(open_session_days(month, &open, month.end()));
         let projected_use = allocate_credits(self.currency, &grants, &days, e.projected_total);
@@ -218,6 +239,7 @@ where
             credits: CreditsView {
                 remaining: balance_at(&grants, now),
                 remaining_after_month: balance_after(&grants, &projected_use, now),
+                runs_out_at,
             },
             month_to_date: e.month_to_date_total,
             projected_month_end: e.projected_total,

@@ -5,7 +5,7 @@
 //! - [`events`]: the usage events platform services publish, and their parsing.
 //! - [`store`]: the storage port ([`store::UsageStore`]) in domain terms.
 //! - [`ingest`]: recording usage events exactly once.
-//! - [`alerts`]: cost threshold alerts, sent once per threshold and month.
+//! - [`alerts`]: cost, forecast and credit alerts, each sent once, checked on usage and by the sweep.
 //! - [`credits`]: credit grants and their append-only ledger.
 //! - [`dashboard`]: the billing page: summary, usage, invoices, alerts, account deletion.
 //! - [`invoices`]: invoice records, one per account and month, statuses moving forward only.
@@ -14,6 +14,7 @@
 //! - [`payment_methods`]: the billing page's payment method: hosted pages and its display data.
 //! - [`webhooks`]: what Stripe reports, applied once per event.
 //! - [`notify`]: the mail and event ports.
+//! - [`bus`]: the events billing publishes on the platform's bus.
 //! - [`clock`]: the injected clock.
 //! - [`config`]: reading settings from the environment.
 //! - `testing` (feature `testing`): in-memory doubles of every port, for tests only.
@@ -21,6 +22,7 @@
 //! The money rules themselves live in `billing-rules`; this crate decides what to store.
 
 pub mod alerts;
+pub mod bus;
 pub mod clock;
 pub mod config;
 pub mod credits;

@@ -3,12 +3,9 @@
 use std::fmt;
 use std::future::Future;
 
-use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
-use billing_rules::{Currency, Month};
-
-use crate::ids::AccountId;
+use crate::bus::PlatformEvent;
 
 /// An address that cannot receive mail.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -123,31 +120,12 @@ pub trait Mailer: Send + Sync {
     fn send(&self, email: &Email) -> impl Future<Output = Result<(), NotifyError>> + Send;
 }
 
-/// Published on the platform's bus when an account's month-to-date cost crosses one of its thresholds.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct CostThresholdCrossed {
-    /// Stable id of this alert (`<account>:<month>:<threshold>`): consumers deduplicate on it.
-    pub alert_id: String,
-    /// The account.
-    pub account_id: AccountId,
-    /// The month.
-    pub month: Month,
-    /// The threshold crossed.
-    pub threshold: Decimal,
-    /// Month to date when it was noticed.
-    pub month_to_date: Decimal,
-    /// Projection to the month's end.
-    pub projected: Decimal,
-    /// Currency of the amounts.
-    pub currency: Currency,
-}
-
 /// Publishes billing events on the platform's bus.
 pub trait EventPublisher: Send + Sync {
-    /// Publishes a threshold crossing.
-    fn threshold_crossed(
+    /// Publishes one event.
+    fn publish(
         &self,
-        event: &CostThresholdCrossed,
+        event: &PlatformEvent,
     ) -> impl Future<Output = Result<(), NotifyError>> + Send;
 }
 

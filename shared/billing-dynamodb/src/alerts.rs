@@ -1,23 +1,55 @@
-//! The alerts port (`AlertStore`): alert settings and the sent-alert markers.
+//! The alerts ports: alert settings and the sent-alert markers (`AlertStore`), and the accounts with
+//! running sessions by shard, for the sweep (`RunningStore`).
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::TimeDelta;
 use rust_decimal::Decimal;
 
-use billing_app::alerts::{AlertOutcome, AlertSettings, AlertStore};
+use std::collections::HashMap;
+
+use billing_app::alerts::sweep::RunningStore;
+use billing_app::alerts::{AlertKey, AlertOutcome, AlertSettings, AlertStore};
 use billing_app::ids::AccountId;
 use billing_app::notify::EmailAddress;
 use billing_app::store::{AccountState, StoreError};
 use billing_rules::thresholds::Thresholds;
-use billing_rules::Month;
 
+use crate::codec::Item;
 use crate::codec::{condition_held, ddb_err, n, req_s, s};
-use crate::keys::{account_pk, alert_sk, primary_key, ACCOUNT_SK, ALERTS_SK};
+use crate::keys::{
+    account_pk, alert_sk, primary_key, running_pk, ACCOUNT_SK, ALERTS_SK, ALERT_PREFIX,
+    RUNNING_INDEX,
+};
 use crate::usage::parse_account;
 use crate::DynamoDbStore;
 
 /// Sent-alert markers outlive their month by this much (then a month can never be alerted again anyway).
 const ALERT_MARKER_TTL: TimeDelta = TimeDelta::days(90);
+
+/// A list of amounts (thresholds, levels); absent is empty.
+fn decimals(
+    item: &Item,
+    name: &str,
+    corrupt: &impl Fn(String) -> StoreError,
+) -> Result<Vec<Decimal>, StoreError> {
+    let Some(list) = item.get(name) else {
+        return Ok(Vec::new());
+    };
+    list.as_l()
+        .map_err(|_| corrupt(format!("`{name}` is not a list")))?
+        .iter()
+        .map(|v| {
+            v.as_n()
+                .ok()
+                .and_then(|n| n.parse::<Decimal>().ok())
+                .ok_or_else(|| corrupt(format!("{name} value {v:?} is not a number")))
+        })
+        .collect()
+}
+
+fn numbers(values: &Thresholds) -> AttributeValue {
+    AttributeValue::L(values.values().iter().map(|t| n(t.normalize())).collect())
+}
 
 impl AlertStore for DynamoDbStore {
     async fn alert_settings(
@@ -33,23 +65,20 @@ impl AlertStore for DynamoDbStore {
         };
         let email =
             EmailAddress::parse(req_s(&item, "email")?).map_err(|e| corrupt(e.to_string()))?;
-        let values = item
-            .get("thresholds")
-            .and_then(|v| v.as_l().ok())
-            .ok_or_else(|| corrupt("missing list `thresholds`".into()))?
-            .iter()
-            .map(|v| {
-                v.as_n()
-                    .ok()
-                    .and_then(|n| n.parse::<Decimal>().ok())
-                    .ok_or_else(|| corrupt(format!("threshold {v:?} is not a number")))
-            })
-            .collect::<Result<Vec<_>, _>>()?;
+        let values = decimals(&item, "thresholds", &corrupt)?;
         let thresholds = Thresholds::parse(values).map_err(|e| corrupt(e.to_string()))?;
+        let low_balance = Thresholds::parse(decimals(&item, "low_balance", &corrupt)?)
+            .map_err(|e| corrupt(e.to_string()))?;
         let refused = item.get("refused").and_then(|v| v.as_s().ok()).cloned();
         Ok(Some(AlertSettings {
             email,
             thresholds,
+            forecast: item
+                .get("forecast")
+                .and_then(|v| v.as_bool().ok())
+                .copied()
+                .unwrap_or(false),
+            low_balance,
             refused,
         }))
     }
@@ -61,17 +90,13 @@ impl AlertStore for DynamoDbStore {
     ) -> Result<(), StoreError> {
         let mut item = primary_key(&account_pk(account), ALERTS_SK);
         item.insert("email".into(), s(settings.email.as_str()));
-        item.insert(
-            "thresholds".into(),
-            AttributeValue::L(
-                settings
-                    .thresholds
-                    .values()
-                    .iter()
-                    .map(|t| n(t.normalize()))
-                    .collect(),
-            ),
-        );
+        item.insert("thresholds".into(), numbers(&settings.thresholds));
+        if settings.forecast {
+            item.insert("forecast".into(), AttributeValue::Bool(true));
+        }
+        if !settings.low_balance.values().is_empty() {
+            item.insert("low_balance".into(), numbers(&settings.low_balance));
+        }
         if let Some(reason) = &settings.refused {
             item.insert("refused".into(), s(reason));
         }
@@ -98,17 +123,35 @@ impl AlertStore for DynamoDbStore {
         parse_account(self.get(&account_pk(account), ACCOUNT_SK).await?.as_ref())
     }
 
-    async fn claim_alert(
-        &self,
-        account: &AccountId,
-        month: Month,
-        threshold: Decimal,
-    ) -> Result<bool, StoreError> {
-        let mut item = primary_key(&account_pk(account), &alert_sk(month, threshold));
+    async fn claimed_alerts(&self, account: &AccountId) -> Result<Vec<String>, StoreError> {
+        let items = self.account_items(account, ALERT_PREFIX).await?;
+        Ok(items
+            .iter()
+            .filter(|item| {
+                item.get("status")
+                    .and_then(|v| v.as_s().ok())
+                    .map(String::as_str)
+                    != Some("failed")
+            })
+            .filter_map(|item| match item.get("alert").and_then(|v| v.as_s().ok()) {
+                Some(id) => Some(id.clone()),
+                // Markers written before they named their alert: crossed thresholds only.
+                None => item
+                    .get("SK")
+                    .and_then(|v| v.as_s().ok())
+                    .and_then(|sk| sk.strip_prefix(ALERT_PREFIX))
+                    .map(|rest| rest.replace('#', ":")),
+            })
+            .collect())
+    }
+
+    async fn claim_alert(&self, account: &AccountId, key: &AlertKey) -> Result<bool, StoreError> {
+        let mut item = primary_key(&account_pk(account), &alert_sk(key));
+        item.insert("alert".into(), s(key.id()));
         item.insert("status".into(), s("sending"));
         item.insert(
             "ttl".into(),
-            n((month.end() + ALERT_MARKER_TTL).timestamp()),
+            n((key.relevant_until() + ALERT_MARKER_TTL).timestamp()),
         );
         let out = self
             .client
@@ -126,8 +169,7 @@ impl AlertStore for DynamoDbStore {
     async fn finish_alert(
         &self,
         account: &AccountId,
-        month: Month,
-        threshold: Decimal,
+        key: &AlertKey,
         outcome: AlertOutcome,
     ) -> Result<(), StoreError> {
         let status = match outcome {
@@ -137,10 +179,7 @@ impl AlertStore for DynamoDbStore {
         self.client
             .update_item()
             .table_name(&self.table)
-            .set_key(Some(primary_key(
-                &account_pk(account),
-                &alert_sk(month, threshold),
-            )))
+            .set_key(Some(primary_key(&account_pk(account), &alert_sk(key))))
             .update_expression("SET #status = :status")
             .expression_attribute_names("#status", "status")
             .expression_attribute_values(":status", s(status))
@@ -148,5 +187,31 @@ impl AlertStore for DynamoDbStore {
             .await
             .map_err(ddb_err)?;
         Ok(())
+    }
+}
+
+impl RunningStore for DynamoDbStore {
+    async fn running_accounts(&self, shard: u8) -> Result<Vec<AccountId>, StoreError> {
+        let items = self
+            .query_all(
+                Some(RUNNING_INDEX),
+                "GSI4PK = :running",
+                HashMap::from([(":running".to_owned(), s(running_pk(shard)))]),
+                false,
+            )
+            .await?;
+        let mut accounts = Vec::new();
+        for item in &items {
+            let id = req_s(item, "GSI4SK")?;
+            let account = AccountId::parse(id).map_err(|e| StoreError::Corrupt {
+                key: format!("{}/{id}", running_pk(shard)),
+                problem: e.to_string(),
+            })?;
+            // Sorted by account: its sessions are together.
+            if accounts.last() != Some(&account) {
+                accounts.push(account);
+            }
+        }
+        Ok(accounts)
     }
 }

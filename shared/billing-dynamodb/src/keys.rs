@@ -5,11 +5,10 @@
 
 use std::fmt::Display;
 
-use chrono::{DateTime, Utc};
-use rust_decimal::Decimal;
-
+use billing_app::alerts::AlertKey;
 use billing_app::ids::{AccountId, EventId, SessionId};
 use billing_rules::{Month, ServiceId};
+use chrono::{DateTime, Utc};
 
 use crate::codec::{s, time_s, Item};
 
@@ -19,6 +18,8 @@ pub(crate) const OPEN_INDEX: &str = "GSI1";
 pub(crate) const SESSIONS_INDEX: &str = "GSI2";
 /// The invoicing roster: `ROSTER#<shard>` / `<account>`.
 pub(crate) const ROSTER_INDEX: &str = "GSI3";
+/// Open sessions by the account's roster shard, for the alert sweep: `RUNNING#<shard>` / `<account>`.
+pub(crate) const RUNNING_INDEX: &str = "GSI4";
 
 pub(crate) const ACCOUNT_SK: &str = "ACCOUNT";
 pub(crate) const ALERTS_SK: &str = "ALERTS";
@@ -30,6 +31,7 @@ const SESSION_PREFIX: &str = "SESSION#";
 pub(crate) const GRANT_PREFIX: &str = "GRANT#";
 pub(crate) const LEDGER_PREFIX: &str = "LEDGER#";
 pub(crate) const INVOICE_PREFIX: &str = "INVOICE#";
+pub(crate) const ALERT_PREFIX: &str = "ALERT#";
 
 /// The table key (`PK`, `SK`) of an item: a key to read by, or the start of an item to write.
 pub(crate) fn primary_key(pk: &str, sk: &str) -> Item {
@@ -84,8 +86,9 @@ pub(crate) fn marker_pk(account: &AccountId, event: &EventId) -> String {
     format!("EVENT#{account}#{event}")
 }
 
-pub(crate) fn alert_sk(month: Month, threshold: Decimal) -> String {
-    format!("ALERT#{month}#{}", threshold.normalize())
+/// A sent-alert marker: `ALERT#<id with # for :>` (a crossed threshold: `ALERT#<month>#<threshold>`).
+pub(crate) fn alert_sk(key: &AlertKey) -> String {
+    format!("{ALERT_PREFIX}{}", key.id().replace(':', "#"))
 }
 
 pub(crate) fn grant_sk(grant_id: &str) -> String {
@@ -105,6 +108,11 @@ pub(crate) fn roster_pk(shard: u8) -> String {
     format!("ROSTER#{shard:02}")
 }
 
+/// `GSI4PK` of an open session: its account's roster shard (`GSI4SK` is the account id).
+pub(crate) fn running_pk(shard: u8) -> String {
+    format!("RUNNING#{shard:02}")
+}
+
 /// `GSI3SK` of an account on the roster: its id, read back as the account to invoice.
 pub(crate) fn roster_sk(account: &AccountId) -> &str {
     account.as_str()
@@ -117,6 +125,7 @@ pub(crate) fn stripe_event_pk(id: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use rust_decimal::Decimal;
 
     #[test]
     fn keys_are_the_formats_already_stored() {
@@ -142,7 +151,20 @@ mod tests {
         );
         assert_eq!(price_sk(&service, t), format!("PRICE#gpu#{stamp}"));
         assert_eq!(marker_pk(&account, &event), "EVENT#acct-1#e-1");
-        assert_eq!(alert_sk(march, Decimal::new(1000, 2)), "ALERT#2026-03#10");
+        assert_eq!(
+            alert_sk(&AlertKey::Crossed {
+                month: march,
+                threshold: Decimal::new(1000, 2)
+            }),
+            "ALERT#2026-03#10"
+        );
+        assert_eq!(
+            alert_sk(&AlertKey::Forecast {
+                month: march,
+                threshold: Decimal::new(50, 0)
+            }),
+            "ALERT#2026-03#forecast#50"
+        );
         assert_eq!(grant_sk("g-1"), "GRANT#g-1");
         assert_eq!(
             ledger_sk(t, "g-1", "used"),

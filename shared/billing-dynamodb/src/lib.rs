@@ -13,7 +13,7 @@
 //! | invoice record      | `ACCOUNT#<a>`       | `INVOICE#<month>`                               |
 //! | Stripe event marker | `STRIPE_EVENT#<id>` | `EVENT` (with `ttl`)                            |
 //! | alert settings      | `ACCOUNT#<a>`       | `ALERTS`                                        |
-//! | sent-alert marker   | `ACCOUNT#<a>`       | `ALERT#<month>#<threshold>` (with `ttl`)        |
+//! | sent-alert marker   | `ACCOUNT#<a>`       | `ALERT#<alert id, : as #>` (with `ttl`)         |
 //!
 //! Event ids are unique per account only, so the key of a usage event marker holds the account.
 //!
@@ -22,6 +22,7 @@
 //! | GSI1 (open sessions)     | sessions while open       | `OPEN#<a>`       | `<start>#<s>` |
 //! | GSI2 (sessions by start) | sessions once started     | `SESSIONS#<a>`   | `<start>#<s>` |
 //! | GSI3 (invoicing roster)  | accounts from first usage | `ROSTER#<shard>` | `<a>`         |
+//! | GSI4 (running, by shard) | sessions while open       | `RUNNING#<shard>`| `<a>`         |
 //!
 //! Usage lines hold `hours` and `amount` (exact) and one `dYYYYMMDD` amount per day of usage, all
 //! updated with `ADD`, so concurrent sessions never lose an update.

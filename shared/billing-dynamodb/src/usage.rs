@@ -9,6 +9,7 @@ use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 
 use billing_app::ids::{AccountId, EventId, SessionId};
+use billing_app::invoicing::roster::roster_shard;
 use billing_app::store::{
     AccountState, CommitOutcome, MonthUsage, SessionCursor, SessionRecord, StoreError, UsageCommit,
     UsageContext, UsageStore,
@@ -23,12 +24,13 @@ use crate::codec::{
     req_u64, s, time_s, Item,
 };
 use crate::keys::{
-    account_pk, marker_pk, open_pk, price_sk, primary_key, session_of_sk, session_sk, sessions_pk,
-    started_sk, usage_prefix, ACCOUNT_SK, MARKER_SK, OPEN_INDEX, PRICES_PK, SESSIONS_INDEX,
+    account_pk, marker_pk, open_pk, price_sk, primary_key, running_pk, session_of_sk, session_sk,
+    sessions_pk, started_sk, usage_prefix, ACCOUNT_SK, MARKER_SK, OPEN_INDEX, PRICES_PK,
+    SESSIONS_INDEX,
 };
 use crate::DynamoDbStore;
 
-/// A session's item, on `GSI2` once started and on `GSI1` while open.
+/// A session's item, on `GSI2` once started and on `GSI1` and `GSI4` while open.
 fn session_item(account: &AccountId, rec: &SessionRecord) -> Item {
     let mut item = primary_key(&account_pk(account), &session_sk(&rec.session));
     item.insert("resource".into(), s(rec.resource.as_str()));
@@ -58,6 +60,8 @@ fn session_item(account: &AccountId, rec: &SessionRecord) -> Item {
     if let (true, Some(start)) = (rec.is_open(), rec.started_at) {
         item.insert("GSI1PK".into(), s(open_pk(account)));
         item.insert("GSI1SK".into(), s(started_sk(start, &rec.session)));
+        item.insert("GSI4PK".into(), s(running_pk(roster_shard(account))));
+        item.insert("GSI4SK".into(), s(account.as_str()));
     }
     item
 }

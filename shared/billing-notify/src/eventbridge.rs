@@ -2,9 +2,10 @@
 
 use aws_sdk_eventbridge::types::PutEventsRequestEntry;
 
-use billing_app::notify::{CostThresholdCrossed, EventPublisher, NotifyError};
+use billing_app::bus::PlatformEvent;
+use billing_app::notify::{EventPublisher, NotifyError};
 
-use crate::{failed, COST_THRESHOLD_CROSSED, EVENT_SOURCE};
+use crate::{failed, EVENT_SOURCE};
 
 /// The platform's EventBridge bus.
 #[derive(Debug, Clone)]
@@ -36,8 +37,8 @@ impl EventBridgePublisher {
 }
 
 impl EventPublisher for EventBridgePublisher {
-    async fn threshold_crossed(&self, event: &CostThresholdCrossed) -> Result<(), NotifyError> {
-        let detail = serde_json::to_string(event).map_err(failed)?;
+    async fn publish(&self, event: &PlatformEvent) -> Result<(), NotifyError> {
+        let detail = event.detail().to_string();
         let out = self
             .client
             .put_events()
@@ -45,7 +46,7 @@ impl EventPublisher for EventBridgePublisher {
                 PutEventsRequestEntry::builder()
                     .event_bus_name(&self.bus)
                     .source(EVENT_SOURCE)
-                    .detail_type(COST_THRESHOLD_CROSSED)
+                    .detail_type(event.detail_type())
                     .detail(detail)
                     .build(),
             )

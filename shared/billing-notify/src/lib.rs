@@ -16,8 +16,6 @@ pub use ses::SesMailer;
 
 /// The `source` of the events billing publishes.
 pub const EVENT_SOURCE: &str = "billing";
-/// The `detail-type` of a threshold crossing.
-pub const COST_THRESHOLD_CROSSED: &str = "CostThresholdCrossed";
 
 #[cfg(any(feature = "ses", feature = "eventbridge"))]
 fn failed(e: impl std::error::Error + Send + Sync + 'static) -> billing_app::notify::NotifyError {

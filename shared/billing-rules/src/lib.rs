@@ -14,12 +14,14 @@
 //! - [`calendar`]: months, the first business day, and which months a billing run must bill.
 //! - [`thresholds`]: cost alert thresholds and which ones a month-to-date amount crosses.
 //! - [`estimate`]: month to date and the projection to month end.
+//! - [`forecast`]: when a threshold will be reached and when the credits run out.
 //!
 //! The rules are written out with examples in `docs/billing-rules.md`.
 
 pub mod calendar;
 pub mod credits;
 pub mod estimate;
+pub mod forecast;
 pub mod invoice;
 pub mod money;
 pub mod pricing;

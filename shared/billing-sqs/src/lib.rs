@@ -1,8 +1,11 @@
-//! The invoicing work queue over SQS: [`SqsWorkQueue`] sends the billing run's work items to the
-//! worker's queue. Its own crate, so that only the function that sends work compiles the SQS client.
+//! Work queues over SQS: [`SqsWorkQueue`] sends the billing run's work items to the worker's queue,
+//! and the alert sweep's shard messages to the sweep's queue. Its own crate, so that only the function that sends work compiles the SQS client.
 
 use aws_sdk_sqs::types::SendMessageBatchRequestEntry;
 
+use serde::Serialize;
+
+use billing_app::alerts::sweep::{SweepQueue, SweepShard};
 use billing_app::invoicing::{QueueError, WorkItem, WorkQueue};
 
 fn failed(e: impl std::error::Error + Send + Sync + 'static) -> QueueError {
@@ -34,8 +37,9 @@ impl SqsWorkQueue {
     }
 }
 
-impl WorkQueue for SqsWorkQueue {
-    async fn send(&self, items: &[WorkItem]) -> Result<(), QueueError> {
+impl SqsWorkQueue {
+    /// Sends up to ten messages, each one item as JSON, in one request.
+    async fn send_json<T: Serialize>(&self, items: &[T]) -> Result<(), QueueError> {
         let mut entries = Vec::with_capacity(items.len());
         for (i, item) in items.iter().enumerate() {
             entries.push(
@@ -61,5 +65,17 @@ impl WorkQueue for SqsWorkQueue {
             }));
         }
         Ok(())
+    }
+}
+
+impl WorkQueue for SqsWorkQueue {
+    async fn send(&self, items: &[WorkItem]) -> Result<(), QueueError> {
+        self.send_json(items).await
+    }
+}
+
+impl SweepQueue for SqsWorkQueue {
+    async fn send(&self, shards: &[SweepShard]) -> Result<(), QueueError> {
+        self.send_json(shards).await
     }
 }

@@ -243,11 +243,10 @@ pub(crate) async fn dashboard() -> Fixture {
         .await
         .expect("store")
         .expect("created");
-    let settings = AlertSettings {
-        email: EmailAddress::parse("owner@example.com").expect("email"),
-        thresholds: Thresholds::parse([d("50")]).expect("t"),
-        refused: None,
-    };
+    let settings = AlertSettings::thresholds(
+        EmailAddress::parse("owner@example.com").expect("email"),
+        Thresholds::parse([d("50")]).expect("t"),
+    );
     store
         .save_alert_settings(&demo, &settings)
         .await

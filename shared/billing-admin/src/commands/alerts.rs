@@ -1,4 +1,4 @@
-//! `alerts`: an account's alert email and monthly cost thresholds.
+//! `alerts`: an account's alert email, monthly cost thresholds, forecast opt-in and credit levels.
 
 use std::io::Write;
 
@@ -15,7 +15,7 @@ use crate::context::{invalid, AdminError, Context};
 /// Alert commands.
 #[derive(Debug, Subcommand)]
 pub enum AlertsCommand {
-    /// Sets the alert email and monthly cost thresholds of an account (replacing the old ones).
+    /// Sets the alerts of an account (replacing the old ones).
     Set {
         /// The account.
         #[arg(long)]
@@ -24,8 +24,20 @@ pub enum AlertsCommand {
         #[arg(long)]
         email: String,
         /// A monthly cost threshold (repeat for several; at most 10).
-        #[arg(long = "threshold", required = true)]
+        #[arg(long = "threshold")]
         thresholds: Vec<Decimal>,
+        /// Also warn when the projection will reach a threshold, with the date it will.
+        #[arg(long)]
+        forecast: bool,
+        /// A credit balance level to be warned below (repeat for several; at most 10).
+        #[arg(long = "low-balance")]
+        low_balance: Vec<Decimal>,
+    },
+    /// Shows the alerts of an account.
+    Show {
+        /// The account.
+        #[arg(long)]
+        account: String,
     },
 }
 
@@ -36,30 +48,56 @@ pub async fn run<S: AlertStore>(
     command: AlertsCommand,
     out: &mut dyn Write,
 ) -> Result<(), AdminError> {
-    let AlertsCommand::Set {
-        account,
-        email,
-        thresholds,
-    } = command;
-    let account = AccountId::parse(&account).map_err(invalid)?;
-    let settings = AlertSettings {
-        email: EmailAddress::parse(&email).map_err(invalid)?,
-        thresholds: Thresholds::parse(thresholds).map_err(invalid)?,
-        refused: None,
+    let (account, settings) = match command {
+        AlertsCommand::Set {
+            account,
+            email,
+            thresholds,
+            forecast,
+            low_balance,
+        } => {
+            let account = AccountId::parse(&account).map_err(invalid)?;
+            let settings = AlertSettings {
+                forecast,
+                low_balance: Thresholds::parse(low_balance)
+                    .map_err(|e| invalid(format!("--low-balance: {e}")))?,
+                ..AlertSettings::thresholds(
+                    EmailAddress::parse(&email).map_err(invalid)?,
+                    Thresholds::parse(thresholds).map_err(invalid)?,
+                )
+            };
+            store.save_alert_settings(&account, &settings).await?;
+            (account, Some(settings))
+        }
+        AlertsCommand::Show { account } => {
+            let account = AccountId::parse(&account).map_err(invalid)?;
+            let settings = store.alert_settings(&account).await?;
+            (account, settings)
+        }
     };
-    store.save_alert_settings(&account, &settings).await?;
-    let listed: Vec<String> = settings
-        .thresholds
-        .values()
-        .iter()
-        .map(|t| t.to_string())
-        .collect();
+    let Some(s) = settings else {
+        writeln!(out, "{account}: no alerts")?;
+        return Ok(());
+    };
+    let list = |t: &Thresholds| {
+        let v: Vec<String> = t.values().iter().map(ToString::to_string).collect();
+        if v.is_empty() {
+            "none".to_owned()
+        } else {
+            format!("{} {}", v.join(", "), ctx.currency)
+        }
+    };
     writeln!(
         out,
-        "{account}: alerts to {} at {} {}",
-        settings.email,
-        listed.join(", "),
-        ctx.currency
+        "{account}: alerts to {} at {}; forecast {}; credits below {}{}",
+        s.email,
+        list(&s.thresholds),
+        if s.forecast { "on" } else { "off" },
+        list(&s.low_balance),
+        s.refused
+            .as_deref()
+            .map(|r| format!(" (paused: the address was refused: {r})"))
+            .unwrap_or_default(),
     )?;
     Ok(())
 }

@@ -3,9 +3,8 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
-use crate::notify::{
-    AddressRefused, CostThresholdCrossed, Email, EventPublisher, Mailer, NotifyError,
-};
+use crate::bus::PlatformEvent;
+use crate::notify::{AddressRefused, Email, EventPublisher, Mailer, NotifyError};
 
 /// A mailer that keeps what it sends; while failing, every send fails as an unreachable SES would.
 #[derive(Debug, Clone, Default)]
@@ -62,17 +61,17 @@ impl Mailer for OutboxMailer {
 
 /// An event publisher that keeps what it publishes.
 #[derive(Debug, Clone, Default)]
-pub struct OutboxPublisher(Arc<Mutex<Vec<CostThresholdCrossed>>>);
+pub struct OutboxPublisher(Arc<Mutex<Vec<PlatformEvent>>>);
 
 impl OutboxPublisher {
     /// Every event published so far.
-    pub fn published(&self) -> Vec<CostThresholdCrossed> {
+    pub fn published(&self) -> Vec<PlatformEvent> {
         self.0.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 }
 
 impl EventPublisher for OutboxPublisher {
-    async fn threshold_crossed(&self, event: &CostThresholdCrossed) -> Result<(), NotifyError> {
+    async fn publish(&self, event: &PlatformEvent) -> Result<(), NotifyError> {
         self.0
             .lock()
             .unwrap_or_else(|e| e.into_inner())

@@ -336,11 +336,10 @@ impl Sim<'_> {
                     .save_card(&customer, card_kind(card))
                     .expect("card");
             }
-            let settings = AlertSettings {
-                email: EmailAddress::parse(&format!("owner@{}.example.com", a.id)).expect("email"),
-                thresholds: Thresholds::parse([Decimal::from(100_000)]).expect("thresholds"),
-                refused: None,
-            };
+            let settings = AlertSettings::thresholds(
+                EmailAddress::parse(&format!("owner@{}.example.com", a.id)).expect("email"),
+                Thresholds::parse([Decimal::from(100_000)]).expect("thresholds"),
+            );
             self.store
                 .inner
                 .save_alert_settings(&id, &settings)

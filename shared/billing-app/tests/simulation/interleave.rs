@@ -11,7 +11,7 @@ use std::task::Poll;
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 
-use billing_app::alerts::{AlertOutcome, AlertSettings, AlertStore};
+use billing_app::alerts::{AlertKey, AlertOutcome, AlertSettings, AlertStore};
 use billing_app::credits::{
     CreditStore, GrantError, LedgerEntry, NewGrant, Revocation, StoredGrant,
 };
@@ -220,26 +220,22 @@ impl AlertStore for YieldingStore {
         self.yields.point().await;
         self.inner.account(account).await
     }
-    async fn claim_alert(
-        &self,
-        account: &AccountId,
-        month: Month,
-        threshold: Decimal,
-    ) -> Result<bool, StoreError> {
+    async fn claimed_alerts(&self, account: &AccountId) -> Result<Vec<String>, StoreError> {
         self.yields.point().await;
-        self.inner.claim_alert(account, month, threshold).await
+        self.inner.claimed_alerts(account).await
+    }
+    async fn claim_alert(&self, account: &AccountId, key: &AlertKey) -> Result<bool, StoreError> {
+        self.yields.point().await;
+        self.inner.claim_alert(account, key).await
     }
     async fn finish_alert(
         &self,
         account: &AccountId,
-        month: Month,
-        threshold: Decimal,
+        key: &AlertKey,
         outcome: AlertOutcome,
     ) -> Result<(), StoreError> {
         self.yields.point().await;
-        self.inner
-            .finish_alert(account, month, threshold, outcome)
-            .await
+        self.inner.finish_alert(account, key, outcome).await
     }
 }
 

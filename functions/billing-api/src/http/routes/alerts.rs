@@ -1,4 +1,5 @@
-//! `GET` and `PUT /v1/billing/alerts`: the account's cost alert email and thresholds.
+//! `GET` and `PUT /v1/billing/alerts`: the account's alert email, cost thresholds, forecast opt-in
+//! and credit balance levels.
 
 use billing_app::alerts::AlertSettings;
 use billing_app::clock::Clock;
@@ -19,6 +20,10 @@ use crate::http::ApiStore;
 struct AlertsBody {
     email: String,
     thresholds: Vec<Decimal>,
+    #[serde(default)]
+    forecast: bool,
+    #[serde(default)]
+    low_balance: Vec<Decimal>,
 }
 
 /// The alert settings (an empty email and no thresholds when none are set).
@@ -32,6 +37,8 @@ pub(crate) async fn get<S: ApiStore, C: Clock + Clone>(
         &view.unwrap_or(AlertsView {
             email: String::new(),
             thresholds: vec![],
+            forecast: false,
+            low_balance: vec![],
             refused: None,
         }),
     ))
@@ -52,6 +59,9 @@ pub(crate) async fn put<S: ApiStore, C: Clock + Clone>(
         email: EmailAddress::parse(&body.email).map_err(|e| ApiError::BadRequest(e.to_string()))?,
         thresholds: Thresholds::parse(body.thresholds)
             .map_err(|e| ApiError::BadRequest(e.to_string()))?,
+        forecast: body.forecast,
+        low_balance: Thresholds::parse(body.low_balance)
+            .map_err(|e| ApiError::BadRequest(format!("low_balance: {e}")))?,
         refused: None,
     };
     dashboard.set_alerts(account, &settings).await?;
@@ -77,11 +87,16 @@ mod tests {
         };
         let (status, _, body) = call(
             &f,
-            put(r#"{"email": "ops@example.com", "thresholds": ["100", 20, "100.00"]}"#),
+            put(
+                r#"{"email": "ops@example.com", "thresholds": ["100", 20, "100.00"],
+                    "forecast": true, "low_balance": ["10"]}"#,
+            ),
         )
         .await;
         assert_eq!(status, StatusCode::OK, "{body}");
         assert_eq!(json(&body)["thresholds"], serde_json::json!(["20", "100"]));
+        assert_eq!(json(&body)["forecast"], true);
+        assert_eq!(json(&body)["low_balance"], serde_json::json!(["10"]));
         for (bad, why) in [
             (
                 r#"{"email": "nope", "thresholds": ["5"]}"#,
@@ -94,6 +109,14 @@ mod tests {
             (
                 r#"{"email": "a@example.com", "thresholds": ["1","2","3","4","5","6","7","8","9","10","11"]}"#,
                 "at most 10",
+            ),
+            (
+                r#"{"email": "a@example.com", "thresholds": [], "low_balance": ["-1"]}"#,
+                "low_balance: thresholds must be positive",
+            ),
+            (
+                r#"{"email": "a@example.com", "thresholds": [], "low_balance": ["1","2","3","4","5","6","7","8","9","10","11"]}"#,
+                "low_balance: at most 10",
             ),
             (
                 r#"{"email": "a@example.com", "thresholds": ["5"], "account": "acct-other"}"#,

@@ -3,12 +3,12 @@
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 
-use billing_rules::Month;
-
 use super::MemoryStore;
-use crate::alerts::{AlertOutcome, AlertSettings, AlertStore};
+use crate::alerts::sweep::RunningStore;
+use crate::alerts::{AlertKey, AlertOutcome, AlertSettings, AlertStore};
 use crate::credits::{CreditStore, GrantError, LedgerEntry, NewGrant, Revocation, StoredGrant};
 use crate::ids::AccountId;
+use crate::invoicing::roster::roster_shard;
 use crate::payments::CustomerStore;
 use crate::store::{AccountState, StoreError};
 
@@ -47,14 +47,19 @@ impl AlertStore for MemoryStore {
         Ok(())
     }
 
-    async fn claim_alert(
-        &self,
-        account: &AccountId,
-        month: Month,
-        threshold: Decimal,
-    ) -> Result<bool, StoreError> {
+    async fn claimed_alerts(&self, account: &AccountId) -> Result<Vec<String>, StoreError> {
+        Ok(self
+            .state()
+            .alert_marks
+            .iter()
+            .filter(|((a, _), outcome)| a == account && **outcome != Some(AlertOutcome::Failed))
+            .map(|((_, id), _)| id.clone())
+            .collect())
+    }
+
+    async fn claim_alert(&self, account: &AccountId, key: &AlertKey) -> Result<bool, StoreError> {
         let mut st = self.state();
-        let key = (account.clone(), month, threshold.normalize());
+        let key = (account.clone(), key.id());
         match st.alert_marks.get(&key) {
             None | Some(Some(AlertOutcome::Failed)) => {
                 st.alert_marks.insert(key, None);
@@ -67,15 +72,26 @@ impl AlertStore for MemoryStore {
     async fn finish_alert(
         &self,
         account: &AccountId,
-        month: Month,
-        threshold: Decimal,
+        key: &AlertKey,
         outcome: AlertOutcome,
     ) -> Result<(), StoreError> {
-        self.state().alert_marks.insert(
-            (account.clone(), month, threshold.normalize()),
-            Some(outcome),
-        );
+        self.state()
+            .alert_marks
+            .insert((account.clone(), key.id()), Some(outcome));
         Ok(())
+    }
+}
+
+impl RunningStore for MemoryStore {
+    async fn running_accounts(&self, shard: u8) -> Result<Vec<AccountId>, StoreError> {
+        let running: std::collections::BTreeSet<AccountId> = self
+            .state()
+            .sessions
+            .iter()
+            .filter(|((a, _), s)| s.is_open() && roster_shard(a) == shard)
+            .map(|((a, _), _)| a.clone())
+            .collect();
+        Ok(running.into_iter().collect())
     }
 }
 

@@ -36,7 +36,7 @@ struct State {
     lines: BTreeMap<(AccountId, Month, LineKey), LineState>,
     alerts: HashMap<AccountId, AlertSettings>,
     /// `None` while being sent.
-    alert_marks: HashMap<(AccountId, Month, Decimal), Option<AlertOutcome>>,
+    alert_marks: HashMap<(AccountId, String), Option<AlertOutcome>>,
     grants: BTreeMap<(AccountId, String), StoredGrant>,
     ledger: Vec<(AccountId, LedgerEntry)>,
     invoices: BTreeMap<(AccountId, Month), InvoiceRecord>,
