@@ -2,13 +2,14 @@
 
 use billing_app::clock::Clock;
 use billing_app::invoicing::{BillingRun, RosterStore, WorkQueue};
+use billing_app::standing::DueRetries;
 use lambda_runtime::{tracing, Error};
 use serde_json::Value;
 
 /// Runs the billing run and answers its report, `{"month", "enqueued"}` (`month` is null when no
 /// run is due). The event, the scheduler's notification, carries nothing the run needs. A failure
 /// is an `Err`, retried; a run that never succeeds is caught up by the next day's.
-pub async fn handle<S: RosterStore, Q: WorkQueue, C: Clock>(
+pub async fn handle<S: RosterStore + DueRetries, Q: WorkQueue, C: Clock>(
     run: &BillingRun<S, Q, C>,
     _event: Value,
 ) -> Result<Value, Error> {

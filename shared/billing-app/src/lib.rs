@@ -13,6 +13,7 @@
 //! - [`payments`]: the payment processor port (Stripe).
 //! - [`payment_methods`]: the billing page's payment method: hosted pages and its display data.
 //! - [`webhooks`]: what Stripe reports, applied once per event.
+//! - [`standing`]: failed payments retried, account standing (past due), for the platform.
 //! - [`notify`]: the mail and event ports.
 //! - [`clock`]: the injected clock.
 //! - [`config`]: reading settings from the environment.
@@ -34,6 +35,7 @@ pub mod invoicing;
 pub mod notify;
 pub mod payment_methods;
 pub mod payments;
+pub mod standing;
 pub mod store;
 pub mod webhooks;
 

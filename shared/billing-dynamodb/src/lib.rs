@@ -37,6 +37,7 @@ mod credits;
 mod invoices;
 mod invoicing;
 mod keys;
+mod standing;
 mod usage;
 
 use std::collections::HashMap;

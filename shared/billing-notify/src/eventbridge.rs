@@ -3,6 +3,7 @@
 use aws_sdk_eventbridge::types::PutEventsRequestEntry;
 
 use billing_app::notify::{CostThresholdCrossed, EventPublisher, NotifyError};
+use billing_app::standing::{AccountEvent, AccountEvents};
 
 use crate::{failed, COST_THRESHOLD_CROSSED, EVENT_SOURCE};
 
@@ -35,9 +36,9 @@ impl EventBridgePublisher {
     }
 }
 
-impl EventPublisher for EventBridgePublisher {
-    async fn threshold_crossed(&self, event: &CostThresholdCrossed) -> Result<(), NotifyError> {
-        let detail = serde_json::to_string(event).map_err(failed)?;
+impl EventBridgePublisher {
+    /// Puts one event of our source on the bus; a rejected entry is an error.
+    async fn put(&self, detail_type: &str, detail: String) -> Result<(), NotifyError> {
         let out = self
             .client
             .put_events()
@@ -45,7 +46,7 @@ impl EventPublisher for EventBridgePublisher {
                 PutEventsRequestEntry::builder()
                     .event_bus_name(&self.bus)
                     .source(EVENT_SOURCE)
-                    .detail_type(COST_THRESHOLD_CROSSED)
+                    .detail_type(detail_type)
                     .detail(detail)
                     .build(),
             )
@@ -62,5 +63,21 @@ impl EventPublisher for EventBridgePublisher {
             return Err(failed(EntryRejected(why)));
         }
         Ok(())
+    }
+}
+
+impl EventPublisher for EventBridgePublisher {
+    async fn threshold_crossed(&self, event: &CostThresholdCrossed) -> Result<(), NotifyError> {
+        let detail = serde_json::to_string(event).map_err(failed)?;
+        self.put(COST_THRESHOLD_CROSSED, detail).await
+    }
+}
+
+/// Account events (`PaymentFailed`, `AccountPastDue`, `AccountInGoodStanding`, `InvoicePaid`), each
+/// under its own `detail-type`.
+impl AccountEvents for EventBridgePublisher {
+    async fn publish(&self, event: &AccountEvent) -> Result<(), NotifyError> {
+        let detail = serde_json::to_string(event).map_err(failed)?;
+        self.put(event.detail_type(), detail).await
     }
 }
