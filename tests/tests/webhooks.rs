@@ -510,6 +510,7 @@ async fn the_functions_built_as_deployed_read_their_secrets_from_ssm_and_serve()
         "STRIPE_API_KEY_PARAMETER" => Some(format!("{prefix}/api-key")),
         "STRIPE_WEBHOOK_SECRET_PARAMETER" => Some(format!("{prefix}/webhook-secret")),
         "STRIPE_API_BASE" => Some(fake.url().to_owned()),
+        "EVENT_BUS_NAME" => Some("default".to_owned()),
         _ => None,
     };
     let clock = Arc::new(FixedClock::at(unix(FIXTURE_SIGNED_AT + 10)));

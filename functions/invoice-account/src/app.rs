@@ -3,38 +3,63 @@
 use aws_config::SdkConfig;
 use billing_app::clock::Clock;
 use billing_app::invoicing::InvoiceWorker;
+use billing_app::standing::Collections;
 use billing_dynamodb::DynamoDbStore;
-use billing_notify::SesMailer;
+use billing_notify::{EventBridgePublisher, SesMailer};
 use billing_stripe::{StripePayments, StripeSettings};
 
 use crate::config::Config;
 
-/// The worker as deployed.
-pub type App<C> = InvoiceWorker<DynamoDbStore, StripePayments, SesMailer, C>;
+/// The worker and the collections of failed payments, as deployed.
+#[derive(Debug)]
+pub struct App<C> {
+    /// Invoices one account-month.
+    pub worker: InvoiceWorker<DynamoDbStore, StripePayments, SesMailer, C>,
+    /// Retries the account's failed payments that are due.
+    pub collections: Collections<DynamoDbStore, StripePayments, SesMailer, EventBridgePublisher, C>,
+}
 
 /// Everything that can fail at init here is Stripe's: reading its key, building its client.
 pub type InitError = billing_stripe::SetupError;
 
 /// The worker on `clock`. The Stripe key is read from SSM when it is named there; only then is an
 /// SSM client built.
-pub async fn build<C: Clock>(
+pub async fn build<C: Clock + Clone>(
     config: &Config,
     sdk: &SdkConfig,
     clock: C,
 ) -> Result<App<C>, InitError> {
     let settings =
         StripeSettings::resolve(&config.stripe, || Some(aws_sdk_ssm::Client::new(sdk))).await?;
-    Ok(InvoiceWorker::new(
-        DynamoDbStore::new(
-            aws_sdk_dynamodb::Client::new(sdk),
-            config.table.clone(),
-            config.currency,
-        ),
-        StripePayments::new(&settings)?,
-        SesMailer::new(aws_sdk_sesv2::Client::new(sdk), config.alert_sender.clone()),
-        clock,
+    let store = DynamoDbStore::new(
+        aws_sdk_dynamodb::Client::new(sdk),
+        config.table.clone(),
         config.currency,
-        config.holidays.clone(),
-        config.billing_page.clone(),
-    ))
+    );
+    // One client, one pace: retries and invoicing share the worker's Stripe rate.
+    let payments = StripePayments::new(&settings)?;
+    let mailer = SesMailer::new(aws_sdk_sesv2::Client::new(sdk), config.alert_sender.clone());
+    Ok(App {
+        collections: Collections::new(
+            store.clone(),
+            payments.clone(),
+            mailer.clone(),
+            EventBridgePublisher::new(
+                aws_sdk_eventbridge::Client::new(sdk),
+                &config.collections.event_bus,
+            ),
+            clock.clone(),
+            config.collections.retry_schedule.clone(),
+            config.billing_page.clone(),
+        ),
+        worker: InvoiceWorker::new(
+            store,
+            payments,
+            mailer,
+            clock,
+            config.currency,
+            config.holidays.clone(),
+            config.billing_page.clone(),
+        ),
+    })
 }

@@ -1,6 +1,7 @@
 //! The function's configuration, read once from the environment in `main`.
 
 use billing_app::config::{currency, holidays, required, ConfigError};
+use billing_app::standing::CollectionSettings;
 use billing_rules::calendar::Holidays;
 use billing_rules::Currency;
 use billing_stripe::StripeConfig;
@@ -21,6 +22,8 @@ pub struct Config {
     pub billing_page: String,
     /// `STRIPE_*`: the charges; `STRIPE_MAX_CONCURRENCY` is the number of workers at once.
     pub stripe: StripeConfig,
+    /// `EVENT_BUS_NAME`, `RETRY_SCHEDULE_DAYS`: collecting failed payments.
+    pub collections: CollectionSettings,
 }
 
 impl Config {
@@ -38,6 +41,7 @@ impl Config {
             alert_sender: required(&get, "ALERT_SENDER")?,
             billing_page: required(&get, "BILLING_PAGE_URL")?,
             stripe: StripeConfig::from_lookup(&get)?,
+            collections: CollectionSettings::from_lookup(&get)?,
         })
     }
 }
@@ -58,6 +62,7 @@ mod tests {
 
     const DEPLOYED: &[(&str, &str)] = &[
         ("TABLE_NAME", "billing"),
+        ("EVENT_BUS_NAME", "platform"),
         ("ALERT_SENDER", "billing@example.com"),
         ("BILLING_PAGE_URL", "https://console.example.com/billing"),
         ("STRIPE_API_KEY_PARAMETER", "/billing/stripe/api-key"),

@@ -5,12 +5,15 @@ use billing_app::clock::Clock;
 use billing_app::invoicing::{InvoiceWorker, InvoicingStore, WorkItem};
 use billing_app::notify::Mailer;
 use billing_app::payments::Payments;
+use billing_app::standing::Collect;
 use lambda_runtime::tracing;
 
-/// Invoices each message's account-month; the messages that failed (unreadable, or an error that a
-/// retry may cure) are returned for SQS to deliver again.
-pub async fn handle<S: InvoicingStore, P: Payments, M: Mailer, C: Clock>(
+/// Invoices each message's account-month, then collects the account's failed payments (the
+/// retries due: the billing run sends the accounts that have one); the messages that failed
+/// (unreadable, or an error that a retry may cure) are returned for SQS to deliver again.
+pub async fn handle<S: InvoicingStore, P: Payments, M: Mailer, C: Clock, K: Collect>(
     worker: &InvoiceWorker<S, P, M, C>,
+    collections: &K,
     event: SqsEvent,
 ) -> SqsBatchResponse {
     let mut failures = Vec::new();
@@ -19,7 +22,14 @@ pub async fn handle<S: InvoicingStore, P: Payments, M: Mailer, C: Clock>(
         let item: Result<WorkItem, _> =
             serde_json::from_str(message.body.as_deref().unwrap_or_default());
         let outcome = match item {
-            Ok(item) => worker.run(&item).await.map_err(|e| e.to_string()),
+            Ok(item) => match worker.run(&item).await {
+                Ok(done) => collections
+                    .collect(&item.account)
+                    .await
+                    .map(|()| done)
+                    .map_err(|e| e.to_string()),
+                Err(e) => Err(e.to_string()),
+            },
             Err(e) => Err(format!("not a work item: {e}")),
         };
         match outcome {
@@ -130,7 +140,7 @@ mod tests {
             .expect("recorded");
         let worker = worker(&store, stripe.clone(), &clock);
         for delivery in ["first", "again"] {
-            let response = handle(&worker, fixture()).await;
+            let response = handle(&worker, &(), fixture()).await;
             assert!(failed(&response).is_empty(), "{delivery}: {response:?}");
         }
         let charges = stripe.charges();
@@ -144,7 +154,7 @@ mod tests {
         let stripe = MemoryPayments::new(clock.clone());
         let mut event = fixture();
         event.records[0].body = Some(r#"{"account": "", "month": "2026-11"}"#.into());
-        let response = handle(&worker(&store, stripe.clone(), &clock), event).await;
+        let response = handle(&worker(&store, stripe.clone(), &clock), &(), event).await;
         assert_eq!(failed(&response), [MESSAGE]);
         assert_eq!(stripe.calls(), 0);
         let month = "2026-11".parse().expect("month");
@@ -158,7 +168,7 @@ mod tests {
         let down = format!("http://{}", closed.local_addr().expect("addr"));
         drop(closed);
         let stripe = StripePayments::new(&StripeSettings::local(&down)).expect("client");
-        let response = handle(&worker(&store, stripe, &clock), fixture()).await;
+        let response = handle(&worker(&store, stripe, &clock), &(), fixture()).await;
         assert_eq!(failed(&response), [MESSAGE]);
     }
 }

@@ -13,7 +13,7 @@ async fn main() -> Result<(), Error> {
     let sdk = billing_aws::sdk_config(|k| std::env::var(k).ok()).await;
     let app = app::build(&config, &sdk, SystemClock).await?;
     run(service_fn(|event: LambdaEvent<SqsEvent>| async {
-        Ok::<_, Error>(handler::handle(&app, event.payload).await)
+        Ok::<_, Error>(handler::handle(&app.worker, &app.collections, event.payload).await)
     }))
     .await
 }

@@ -2,13 +2,14 @@
 
 use billing_app::clock::Clock;
 use billing_app::invoicing::{BillingRun, RosterStore, WorkQueue};
+use billing_app::standing::DueRetries;
 use lambda_runtime::{tracing, Error};
 use serde_json::Value;
 
 /// Runs the billing run and answers its report, `{"month", "enqueued"}` (`month` is null when no
 /// run is due). The event, the scheduler's notification, carries nothing the run needs. A failure
 /// is an `Err`, retried; a run that never succeeds is caught up by the next day's.
-pub async fn handle<S: RosterStore, Q: WorkQueue, C: Clock>(
+pub async fn handle<S: RosterStore + DueRetries, Q: WorkQueue, C: Clock>(
     run: &BillingRun<S, Q, C>,
     _event: Value,
 ) -> Result<Value, Error> {
@@ -38,6 +39,7 @@ mod tests {
     use billing_app::ids::AccountId;
     use billing_app::ingest::{IngestPolicy, UsageRecorder};
     use billing_app::invoicing::{QueueError, WorkItem};
+    use billing_app::standing::{Collection, StandingStore};
     use billing_app::store::UsageStore;
     use billing_app::testing::{MemoryQueue, MemoryStore};
     use billing_rules::calendar::Holidays;
@@ -88,7 +90,10 @@ mod tests {
         let queue = MemoryQueue::default();
         let run = BillingRun::new(store, queue.clone(), clock, Holidays::default());
         let report = handle(&run, scheduled()).await.expect("the run");
-        assert_eq!(report, json!({"month": "2026-11", "enqueued": 1}));
+        assert_eq!(
+            report,
+            json!({"month": "2026-11", "enqueued": 1, "retries": 0})
+        );
         let item = WorkItem {
             account: AccountId::parse("acct-demo").expect("id"),
             month: "2026-11".parse().expect("month"),
@@ -97,14 +102,35 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn before_the_first_business_day_the_invocation_sends_nothing() {
+    async fn before_the_first_business_day_only_the_payment_retries_due_are_sent() {
         let (store, clock) = november().await;
+        // acct-late's October payment failed on 2 November: retried 3 days later, and then not
+        // again until 7 November; acct-soon's failed yesterday, its first retry is not due.
+        let retry = |account: &str, failed: &str, next: &str| {
+            let store = store.clone();
+            let account = AccountId::parse(account).expect("id");
+            let c = Collection {
+                month: "2026-10".parse().expect("month"),
+                failed_at: failed.parse().expect("t"),
+                retries: 0,
+                next_at: Some(next.parse().expect("t")),
+                last_method: None,
+                version: 1,
+            };
+            async move { store.open_collection(&account, &c).await.expect("opened") }
+        };
+        retry("acct-late", "2026-11-02T06:00:00Z", "2026-11-05T06:00:00Z").await;
+        retry("acct-soon", "2026-11-30T06:00:00Z", "2026-12-03T06:00:00Z").await;
         let queue = MemoryQueue::default();
         let holiday = Holidays::parse_list("2026-12-01").expect("holidays");
         let run = BillingRun::new(store, queue.clone(), clock, holiday);
         let report = handle(&run, scheduled()).await.expect("the run");
-        assert_eq!(report, json!({"month": null, "enqueued": 0}));
-        assert_eq!(queue.take(), []);
+        assert_eq!(report, json!({"month": null, "enqueued": 1, "retries": 1}));
+        let late = WorkItem {
+            account: AccountId::parse("acct-late").expect("id"),
+            month: "2026-10".parse().expect("month"),
+        };
+        assert_eq!(queue.take(), [late]);
     }
 
     #[tokio::test]

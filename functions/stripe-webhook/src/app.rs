@@ -4,23 +4,28 @@ use std::sync::LazyLock;
 
 use aws_config::SdkConfig;
 use billing_app::clock::Clock;
+use billing_app::standing::Collections;
 use billing_app::webhooks::WebhookProcessor;
 use billing_dynamodb::DynamoDbStore;
-use billing_notify::SesMailer;
+use billing_notify::{EventBridgePublisher, SesMailer};
 use billing_stripe::{StripePayments, StripeSettings};
 
 use crate::config::Config;
 use crate::handler::Endpoint;
 
-/// The endpoint as deployed: DynamoDB, Stripe and SES.
-pub type App<C> = Endpoint<DynamoDbStore, StripePayments, SesMailer, C>;
+/// Collections as deployed: DynamoDB, Stripe, SES and the platform's bus.
+pub type Collector<C> =
+    Collections<DynamoDbStore, StripePayments, SesMailer, EventBridgePublisher, C>;
+
+/// The endpoint as deployed: DynamoDB, Stripe and SES, failed payments collected.
+pub type App<C> = Endpoint<DynamoDbStore, StripePayments, SesMailer, C, Collector<C>>;
 
 /// Everything that can fail at init here is Stripe's: reading its key and the signing secret,
 /// building its client.
 pub type InitError = billing_stripe::SetupError;
 
 /// The endpoint on `clock`, which dates each delivery for the signature's tolerance.
-pub async fn build<C: Clock>(
+pub async fn build<C: Clock + Clone>(
     config: &Config,
     sdk: &SdkConfig,
     clock: C,
@@ -34,13 +39,23 @@ pub async fn build<C: Clock>(
         config.table.clone(),
         config.currency,
     );
-    let processor = WebhookProcessor::new(
-        store,
-        StripePayments::new(&settings)?,
-        SesMailer::new(aws_sdk_sesv2::Client::new(sdk), config.alert_sender.clone()),
+    let payments = StripePayments::new(&settings)?;
+    let mailer = SesMailer::new(aws_sdk_sesv2::Client::new(sdk), config.alert_sender.clone());
+    let collections = Collections::new(
+        store.clone(),
+        payments.clone(),
+        mailer.clone(),
+        EventBridgePublisher::new(
+            aws_sdk_eventbridge::Client::new(sdk),
+            &config.collections.event_bus,
+        ),
+        clock.clone(),
+        config.collections.retry_schedule.clone(),
         config.billing_page.clone(),
-    )
-    .with_livemode(settings.api_key.starts_with("sk_live_"));
+    );
+    let processor = WebhookProcessor::new(store, payments, mailer, config.billing_page.clone())
+        .with_livemode(settings.api_key.starts_with("sk_live_"))
+        .with_follow_up(collections);
     Ok(Endpoint {
         processor,
         secret,

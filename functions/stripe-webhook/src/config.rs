@@ -1,6 +1,7 @@
 //! The function's configuration, read once from the environment in `main`.
 
 use billing_app::config::{currency, required, ConfigError};
+use billing_app::standing::CollectionSettings;
 use billing_rules::Currency;
 use billing_stripe::{Secret, StripeConfig};
 
@@ -21,6 +22,9 @@ pub struct Config {
     /// `STRIPE_WEBHOOK_SECRET_PARAMETER` (an SSM SecureString), or `STRIPE_WEBHOOK_SECRET` for local
     /// runs: the endpoint's signing secret.
     pub webhook_secret: Secret,
+    /// `EVENT_BUS_NAME`, `RETRY_SCHEDULE_DAYS`: collecting failed payments (a saved card retries
+    /// them at once).
+    pub collections: CollectionSettings,
 }
 
 impl Config {
@@ -42,6 +46,7 @@ impl Config {
                 "STRIPE_WEBHOOK_SECRET",
                 "STRIPE_WEBHOOK_SECRET_PARAMETER",
             )?,
+            collections: CollectionSettings::from_lookup(&get)?,
         })
     }
 }
@@ -68,6 +73,7 @@ mod tests {
             "STRIPE_WEBHOOK_SECRET_PARAMETER",
             "/billing/stripe/webhook-secret",
         ),
+        ("EVENT_BUS_NAME", "platform"),
     ];
 
     #[test]

@@ -3,6 +3,7 @@
 use billing_app::clock::Clock;
 use billing_app::notify::Mailer;
 use billing_app::payments::Payments;
+use billing_app::standing::PaymentFollowUp;
 use billing_app::webhooks::{Handled, WebhookProcessor, WebhookStore};
 use billing_stripe::verify_event;
 use lambda_http::{Body, Error, Request, Response};
@@ -21,16 +22,16 @@ fn reply(status: u16, body: serde_json::Value) -> Result<Response<Body>, Error> 
 }
 
 /// The endpoint: the processor, the signing secret, and the clock that dates each delivery.
-pub struct Endpoint<S, P, M, C> {
-    /// Applies verified events, once each.
-    pub processor: WebhookProcessor<S, P, M>,
+pub struct Endpoint<S, P, M, C, F = ()> {
+    /// Applies verified events, once each; `F` collects failed payments.
+    pub processor: WebhookProcessor<S, P, M, F>,
     /// The endpoint's signing secret (never logged).
     pub secret: String,
     /// Now, for the signature's timestamp tolerance.
     pub clock: C,
 }
 
-impl<S, P, M, C: std::fmt::Debug> std::fmt::Debug for Endpoint<S, P, M, C> {
+impl<S, P, M, C: std::fmt::Debug, F> std::fmt::Debug for Endpoint<S, P, M, C, F> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Endpoint")
             .field("secret", &"<redacted>")
@@ -40,8 +41,8 @@ impl<S, P, M, C: std::fmt::Debug> std::fmt::Debug for Endpoint<S, P, M, C> {
 }
 
 /// Handles one delivery.
-pub async fn handle<S: WebhookStore, P: Payments, M: Mailer, C: Clock>(
-    endpoint: &Endpoint<S, P, M, C>,
+pub async fn handle<S: WebhookStore, P: Payments, M: Mailer, C: Clock, F: PaymentFollowUp>(
+    endpoint: &Endpoint<S, P, M, C, F>,
     request: Request,
 ) -> Result<Response<Body>, Error> {
     let (processor, now) = (&endpoint.processor, endpoint.clock.now().timestamp());

@@ -13,6 +13,7 @@
 //! - [`payments`]: the payment processor port (Stripe).
 //! - [`payment_methods`]: the billing page's payment method: hosted pages and its display data.
 //! - [`webhooks`]: what Stripe reports, applied once per event.
+//! - [`standing`]: failed payments retried, account standing (past due), for the platform.
 //! - [`notify`]: the mail and event ports.
 //! - [`bus`]: the events billing publishes on the platform's bus.
 //! - [`clock`]: the injected clock.
@@ -36,6 +37,7 @@ pub mod invoicing;
 pub mod notify;
 pub mod payment_methods;
 pub mod payments;
+pub mod standing;
 pub mod store;
 pub mod webhooks;
 

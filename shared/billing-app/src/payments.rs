@@ -260,6 +260,15 @@ pub trait Payments: Send + Sync {
         invoice: &str,
     ) -> impl Future<Output = Result<PayOutcome, PaymentsError>> + Send;
 
+    /// Charges an open invoice again (a retry of a failed payment), with the idempotency key of
+    /// that attempt (`pay:<attempt>`): the same attempt made twice is one request to the processor.
+    fn pay_attempt(
+        &self,
+        key: &InvoiceKey,
+        invoice: &str,
+        attempt: &str,
+    ) -> impl Future<Output = Result<PayOutcome, PaymentsError>> + Send;
+
     /// Reads an invoice.
     fn invoice(
         &self,

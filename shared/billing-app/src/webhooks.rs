@@ -22,6 +22,7 @@ use crate::invoicing::email::invoice_email;
 use crate::invoicing::{InvoicingError, PaymentEventLog};
 use crate::notify::{Email, Mailer};
 use crate::payments::{CustomerStore, Payments, RemoteInvoice};
+use crate::standing::PaymentFollowUp;
 
 /// What the webhook processor stores: invoice records, alert settings (the email address),
 /// customers and which events were processed.
@@ -108,14 +109,15 @@ pub enum Handled {
     Duplicate,
 }
 
-/// Applies verified events.
+/// Applies verified events; `F` collects failed payments (`()`: none).
 #[derive(Debug)]
-pub struct WebhookProcessor<S, P, M> {
+pub struct WebhookProcessor<S, P, M, F = ()> {
     store: S,
     payments: P,
     mailer: M,
     billing_page: String,
     livemode: Option<bool>,
+    follow_up: F,
 }
 
 impl<S: WebhookStore, P: Payments, M: Mailer> WebhookProcessor<S, P, M> {
@@ -127,9 +129,24 @@ impl<S: WebhookStore, P: Payments, M: Mailer> WebhookProcessor<S, P, M> {
             mailer,
             billing_page,
             livemode: None,
+            follow_up: (),
         }
     }
 
+    /// Hands saved cards and payments to collections (`standing::Collections`).
+    pub fn with_follow_up<F: PaymentFollowUp>(self, follow_up: F) -> WebhookProcessor<S, P, M, F> {
+        WebhookProcessor {
+            store: self.store,
+            payments: self.payments,
+            mailer: self.mailer,
+            billing_page: self.billing_page,
+            livemode: self.livemode,
+            follow_up,
+        }
+    }
+}
+
+impl<S: WebhookStore, P: Payments, M: Mailer, F: PaymentFollowUp> WebhookProcessor<S, P, M, F> {
     /// Accepts invoice events of one mode only: live (`sk_live_` key) or test.
     pub fn with_livemode(mut self, livemode: bool) -> Self {
         self.livemode = Some(livemode);
@@ -162,7 +179,9 @@ impl<S: WebhookStore, P: Payments, M: Mailer> WebhookProcessor<S, P, M> {
             PaymentEvent::CustomerChanged {
                 customer: Some(customer),
             } => self.sync_customer(customer).await?,
-            PaymentEvent::Invoice { change, invoice } => self.invoice(*change, invoice).await?,
+            PaymentEvent::Invoice { change, invoice } => {
+                self.invoice(*change, invoice, &event.id).await?
+            }
             PaymentEvent::CustomerChanged { customer: None } | PaymentEvent::Other => {}
         }
         self.store.mark_payment_event(&event.id).await?;
@@ -178,6 +197,9 @@ impl<S: WebhookStore, P: Payments, M: Mailer> WebhookProcessor<S, P, M> {
                     view.default_method.as_ref().map(|m| m.id.as_str()),
                 )
                 .await?;
+            if let Some(method) = &view.default_method {
+                self.follow_up.method_saved(&account, &method.id).await?;
+            }
         }
         Ok(())
     }
@@ -186,6 +208,7 @@ impl<S: WebhookStore, P: Payments, M: Mailer> WebhookProcessor<S, P, M> {
         &self,
         change: InvoiceChange,
         invoice: &RemoteInvoice,
+        event_id: &str,
     ) -> Result<(), InvoicingError> {
         let (Some(account), Some(month)) = (&invoice.account, invoice.month) else {
             // Not one of ours (created by hand in the dashboard): nothing to record.
@@ -212,7 +235,17 @@ impl<S: WebhookStore, P: Payments, M: Mailer> WebhookProcessor<S, P, M> {
         let advance = self.store.advance_invoice(account, month, to).await?;
         let current = matches!(advance, Advance::Advanced | Advance::Unchanged);
         if current && to == InvoiceStatus::PaymentFailed {
+            self.follow_up
+                .payment_failed(account, &record, invoice, event_id)
+                .await?;
             self.payment_failed(account, month, change, invoice).await?;
+        }
+        if current && to == InvoiceStatus::Paid {
+            let recovered =
+                advance == Advance::Advanced && record.status == InvoiceStatus::PaymentFailed;
+            self.follow_up
+                .invoice_paid(account, &record, recovered)
+                .await?;
         }
         if advance == Advance::Advanced
             && to == InvoiceStatus::Paid
@@ -239,9 +272,6 @@ impl<S: WebhookStore, P: Payments, M: Mailer> WebhookProcessor<S, P, M> {
         Ok(())
     }
 
-    /// Sends an email to the account's address, unless the mail service refused it before; a
-    /// refusal now is recorded (and shown on the billing page), not an error. Any other failure is,
-    /// so that Stripe delivers the event again.
     async fn send(
         &self,
         account: &AccountId,
@@ -249,20 +279,7 @@ impl<S: WebhookStore, P: Payments, M: Mailer> WebhookProcessor<S, P, M> {
         subject: String,
         text: String,
     ) -> Result<(), InvoicingError> {
-        if settings.refused.is_some() {
-            return Ok(());
-        }
-        match self
-            .mailer
-            .send(&Email::preformatted(settings.email, subject, text))
-            .await
-        {
-            Err(e) => match e.refused() {
-                Some(refused) => Ok(self.store.record_refusal(account, &refused.0).await?),
-                None => Err(e.into()),
-            },
-            Ok(()) => Ok(()),
-        }
+        send_to_account(&self.store, &self.mailer, account, settings, subject, text).await
     }
 
     async fn payment_failed(
@@ -301,5 +318,31 @@ impl<S: WebhookStore, P: Payments, M: Mailer> WebhookProcessor<S, P, M> {
             text,
         )
         .await
+    }
+}
+
+/// Sends an email to the account's address, unless the mail service refused it before; a refusal
+/// now is recorded (and shown on the billing page), not an error. Any other failure is, so that
+/// what asked for it (a Stripe delivery, a retry) is done again.
+pub(crate) async fn send_to_account<S: AlertStore, M: Mailer>(
+    store: &S,
+    mailer: &M,
+    account: &AccountId,
+    settings: AlertSettings,
+    subject: String,
+    text: String,
+) -> Result<(), InvoicingError> {
+    if settings.refused.is_some() {
+        return Ok(());
+    }
+    match mailer
+        .send(&Email::preformatted(settings.email, subject, text))
+        .await
+    {
+        Err(e) => match e.refused() {
+            Some(refused) => Ok(store.record_refusal(account, &refused.0).await?),
+            None => Err(e.into()),
+        },
+        Ok(()) => Ok(()),
     }
 }

@@ -38,6 +38,7 @@ mod credits;
 mod invoices;
 mod invoicing;
 mod keys;
+mod standing;
 mod usage;
 
 use std::collections::HashMap;

@@ -4,6 +4,7 @@ use aws_sdk_eventbridge::types::PutEventsRequestEntry;
 
 use billing_app::bus::PlatformEvent;
 use billing_app::notify::{EventPublisher, NotifyError};
+use billing_app::standing::{AccountEvent, AccountEvents};
 
 use crate::{failed, EVENT_SOURCE};
 
@@ -36,9 +37,9 @@ impl EventBridgePublisher {
     }
 }
 
-impl EventPublisher for EventBridgePublisher {
-    async fn publish(&self, event: &PlatformEvent) -> Result<(), NotifyError> {
-        let detail = event.detail().to_string();
+impl EventBridgePublisher {
+    /// Puts one event of our source on the bus; a rejected entry is an error.
+    async fn put(&self, detail_type: &str, detail: String) -> Result<(), NotifyError> {
         let out = self
             .client
             .put_events()
@@ -46,7 +47,7 @@ impl EventPublisher for EventBridgePublisher {
                 PutEventsRequestEntry::builder()
                     .event_bus_name(&self.bus)
                     .source(EVENT_SOURCE)
-                    .detail_type(event.detail_type())
+                    .detail_type(detail_type)
                     .detail(detail)
                     .build(),
             )
@@ -63,5 +64,23 @@ impl EventPublisher for EventBridgePublisher {
             return Err(failed(EntryRejected(why)));
         }
         Ok(())
+    }
+}
+
+/// Alert events (`CostThresholdCrossed`, `CostThresholdForecast`, `CreditsLow`, ...), each under
+/// its own `detail-type`.
+impl EventPublisher for EventBridgePublisher {
+    async fn publish(&self, event: &PlatformEvent) -> Result<(), NotifyError> {
+        self.put(event.detail_type(), event.detail().to_string())
+            .await
+    }
+}
+
+/// Account events (`PaymentFailed`, `AccountPastDue`, `AccountInGoodStanding`, `InvoicePaid`), each
+/// under its own `detail-type`.
+impl AccountEvents for EventBridgePublisher {
+    async fn publish(&self, event: &AccountEvent) -> Result<(), NotifyError> {
+        let detail = serde_json::to_string(event).map_err(failed)?;
+        self.put(event.detail_type(), detail).await
     }
 }

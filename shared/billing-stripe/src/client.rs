@@ -35,11 +35,11 @@ impl Pace {
     }
 }
 
-/// The Stripe adapter of [`Payments`].
-#[derive(Debug)]
+/// The Stripe adapter of [`Payments`]. Clones share the client and the pace (one rate per process).
+#[derive(Debug, Clone)]
 pub struct StripePayments {
     client: Client,
-    pace: Pace,
+    pace: std::sync::Arc<Pace>,
     attempts: u32,
 }
 
@@ -54,7 +54,7 @@ impl StripePayments {
             client: builder
                 .build()
                 .map_err(|e| PaymentsError::Refused(e.to_string()))?,
-            pace: Pace::new(settings.requests_per_second),
+            pace: std::sync::Arc::new(Pace::new(settings.requests_per_second)),
             attempts: settings.attempts.max(1),
         })
     }

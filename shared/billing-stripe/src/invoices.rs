@@ -213,12 +213,10 @@ pub(crate) async fn pay(
     stripe: &StripePayments,
     key: &InvoiceKey,
     invoice: &str,
+    step: &str,
 ) -> Result<PayOutcome, PaymentsError> {
     let request = PayInvoice::new(invoice).off_session(true);
-    let (err, status) = match stripe
-        .call(&request, Some(key.idempotency_key("pay")))
-        .await
-    {
+    let (err, status) = match stripe.call(&request, Some(key.idempotency_key(step))).await {
         Ok(paid) => return Ok(PayOutcome::Paid(remote(&paid))),
         Err(e) if transient(&e) => return Err(payments_error(e)),
         Err(StripeError::Stripe(err, status)) => (err, status),

@@ -105,7 +105,16 @@ impl Payments for StripePayments {
     }
 
     async fn pay(&self, key: &InvoiceKey, invoice: &str) -> Result<PayOutcome, PaymentsError> {
-        invoices::pay(self, key, invoice).await
+        invoices::pay(self, key, invoice, "pay").await
+    }
+
+    async fn pay_attempt(
+        &self,
+        key: &InvoiceKey,
+        invoice: &str,
+        attempt: &str,
+    ) -> Result<PayOutcome, PaymentsError> {
+        invoices::pay(self, key, invoice, &format!("pay:{attempt}")).await
     }
 
     async fn invoice(&self, id: &str) -> Result<RemoteInvoice, PaymentsError> {

@@ -8,13 +8,17 @@
 //! | `WorkQueue` | [`MemoryQueue`] | `billing_sqs::SqsWorkQueue` |
 //! | `Mailer` | [`OutboxMailer`] | `billing_notify::SesMailer` |
 //! | `EventPublisher` | [`OutboxPublisher`] | `billing_notify::EventBridgePublisher` |
+//! | `StandingStore` | [`MemoryStore`] | `billing_dynamodb::DynamoDbStore` |
+//! | `AccountEvents` | [`OutboxEvents`] | `billing_notify::EventBridgePublisher` |
 //! | `Clock` | `clock::FixedClock` | `clock::SystemClock` |
 
+mod events;
 mod mail;
 mod payments;
 mod queue;
 mod store;
 
+pub use events::OutboxEvents;
 pub use mail::{OutboxMailer, OutboxPublisher};
 pub use payments::{CardKind, ChargeAttempt, MemoryPayments, IDEMPOTENCY_WINDOW};
 pub use queue::MemoryQueue;

@@ -270,6 +270,19 @@ impl CreditStore for YieldingStore {
     }
 }
 
+impl billing_app::standing::DueRetries for YieldingStore {
+    async fn due_retries(
+        &self,
+        now: chrono::DateTime<chrono::Utc>,
+        shard: u8,
+        cursor: Option<&str>,
+        limit: u32,
+    ) -> Result<billing_app::standing::DuePage, StoreError> {
+        self.yields.point().await;
+        self.inner.due_retries(now, shard, cursor, limit).await
+    }
+}
+
 impl InvoiceStore for YieldingStore {
     async fn create_invoice(
         &self,
@@ -473,6 +486,15 @@ impl Payments for YieldingPayments {
     async fn pay(&self, key: &InvoiceKey, invoice: &str) -> Result<PayOutcome, PaymentsError> {
         self.yields.point().await;
         self.inner.pay(key, invoice).await
+    }
+    async fn pay_attempt(
+        &self,
+        key: &InvoiceKey,
+        invoice: &str,
+        attempt: &str,
+    ) -> Result<PayOutcome, PaymentsError> {
+        self.yields.point().await;
+        self.inner.pay_attempt(key, invoice, attempt).await
     }
     async fn invoice(&self, id: &str) -> Result<RemoteInvoice, PaymentsError> {
         self.yields.point().await;

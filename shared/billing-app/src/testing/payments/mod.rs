@@ -193,6 +193,20 @@ impl MemoryPayments {
         }
         answer
     }
+
+    /// Charges an invoice under an idempotency key (the first charge or a retry).
+    fn pay_keyed(&self, key: String, invoice: &str) -> Result<PayOutcome, PaymentsError> {
+        let id = invoice.to_owned();
+        let answer = self.keyed(Some(key), id.clone(), |st| match charge(st, &id) {
+            Ok(outcome) => Answer::Pay(outcome),
+            Err(e) => Answer::Refused(e),
+        });
+        match answer {
+            Answer::Pay(p) => Ok(p),
+            Answer::Refused(e) => Err(PaymentsError::Refused(e)),
+            other => Err(PaymentsError::Refused(format!("{other:?}"))),
+        }
+    }
 }
 
 fn remote(id: &str, i: &Invoice) -> RemoteInvoice {

@@ -2,7 +2,7 @@
 
 use billing_rules::Currency;
 
-use super::{charge, emit, invoice_answer, remote, Answer, CardKind, Invoice, MemoryPayments};
+use super::{emit, invoice_answer, remote, Answer, CardKind, Invoice, MemoryPayments};
 use crate::ids::AccountId;
 use crate::payments::{
     CardSummary, ChargeLine, CustomerView, DefaultMethod, InvoiceKey, PayOutcome, Payments,
@@ -190,20 +190,16 @@ impl Payments for MemoryPayments {
     }
 
     async fn pay(&self, key: &InvoiceKey, invoice: &str) -> Result<PayOutcome, PaymentsError> {
-        let id = invoice.to_owned();
-        let answer = self.keyed(
-            Some(key.idempotency_key("pay")),
-            id.clone(),
-            |st| match charge(st, &id) {
-                Ok(outcome) => Answer::Pay(outcome),
-                Err(e) => Answer::Refused(e),
-            },
-        );
-        match answer {
-            Answer::Pay(p) => Ok(p),
-            Answer::Refused(e) => Err(PaymentsError::Refused(e)),
-            other => Err(PaymentsError::Refused(format!("{other:?}"))),
-        }
+        self.pay_keyed(key.idempotency_key("pay"), invoice)
+    }
+
+    async fn pay_attempt(
+        &self,
+        key: &InvoiceKey,
+        invoice: &str,
+        attempt: &str,
+    ) -> Result<PayOutcome, PaymentsError> {
+        self.pay_keyed(key.idempotency_key(&format!("pay:{attempt}")), invoice)
     }
 
     async fn invoice(&self, id: &str) -> Result<RemoteInvoice, PaymentsError> {

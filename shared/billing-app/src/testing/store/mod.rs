@@ -24,6 +24,7 @@ use crate::store::{
 
 mod accounts;
 mod invoicing;
+mod standing;
 
 type LineState = (UsageTotals, BTreeMap<NaiveDate, Decimal>);
 
@@ -46,6 +47,10 @@ struct State {
     /// Accounts on the invoicing roster (joined with their first usage, left when retired).
     roster: std::collections::BTreeSet<AccountId>,
     payment_events: HashSet<String>,
+    /// Collections of failed payments, standing and its history (`standing.rs`).
+    collections: BTreeMap<(AccountId, Month), crate::standing::Collection>,
+    standing: HashMap<AccountId, crate::standing::StandingRecord>,
+    standing_history: Vec<(AccountId, crate::standing::StandingChange)>,
 }
 
 /// The in-memory store; clones share the same data.
