@@ -158,6 +158,11 @@ mod tests {
         .await;
         assert_eq!(status, StatusCode::OK);
         assert_eq!(json(&body)["total"], "16.00");
+        // By day: the vm's 10 h on the 10th, the running gpu's 3 h so far on the 20th.
+        assert_eq!(
+            json(&body)["by_day"],
+            serde_json::json!([{"date": "2026-11-10", "amount": "10.00"}, {"date": "2026-11-20", "amount": "6.00"}])
+        );
         let (_, _, body) = call(
             &f,
             request(
