@@ -67,14 +67,28 @@ pub async fn create_table_from_template(client: &aws_sdk_dynamodb::Client, name:
         .expect("create the billing table from template.yaml");
 }
 
-/// Counts the requests an AWS client sends (an SDK interceptor), to measure requests per operation.
+/// Counts the requests an AWS client sends (an SDK interceptor), to measure requests per operation,
+/// and the sequential round trips among them: a round trip starts whenever a request is sent while
+/// none is in flight, so requests sent together count once.
 #[derive(Debug, Clone, Default)]
-pub struct RequestCounter(std::sync::Arc<std::sync::atomic::AtomicU64>);
+pub struct RequestCounter(std::sync::Arc<Counts>);
+
+#[derive(Debug, Default)]
+struct Counts {
+    requests: std::sync::atomic::AtomicU64,
+    in_flight: std::sync::atomic::AtomicU64,
+    round_trips: std::sync::atomic::AtomicU64,
+}
 
 impl RequestCounter {
     /// Requests sent so far (retries included).
     pub fn count(&self) -> u64 {
-        self.0.load(Ordering::Relaxed)
+        self.0.requests.load(Ordering::Relaxed)
+    }
+
+    /// Sequential round trips so far.
+    pub fn round_trips(&self) -> u64 {
+        self.0.round_trips.load(Ordering::Relaxed)
     }
 }
 
@@ -89,7 +103,20 @@ impl aws_sdk_dynamodb::config::Intercept for RequestCounter {
         _components: &aws_sdk_dynamodb::config::RuntimeComponents,
         _cfg: &mut aws_sdk_dynamodb::config::ConfigBag,
     ) -> Result<(), aws_sdk_dynamodb::error::BoxError> {
-        self.0.fetch_add(1, Ordering::Relaxed);
+        self.0.requests.fetch_add(1, Ordering::SeqCst);
+        if self.0.in_flight.fetch_add(1, Ordering::SeqCst) == 0 {
+            self.0.round_trips.fetch_add(1, Ordering::SeqCst);
+        }
+        Ok(())
+    }
+
+    fn read_after_transmit(
+        &self,
+        _context: &aws_sdk_dynamodb::config::interceptors::BeforeDeserializationInterceptorContextRef<'_>,
+        _components: &aws_sdk_dynamodb::config::RuntimeComponents,
+        _cfg: &mut aws_sdk_dynamodb::config::ConfigBag,
+    ) -> Result<(), aws_sdk_dynamodb::error::BoxError> {
+        self.0.in_flight.fetch_sub(1, Ordering::SeqCst);
         Ok(())
     }
 }

@@ -69,6 +69,7 @@ fn record(m: &str) -> InvoiceRecord {
         amount_charged: d("10.00"),
         stripe_invoice_id: None,
         hosted_invoice_url: None,
+        invoice_pdf_url: None,
         step: BillingStep::Computed,
         lines: vec![ChargeLine {
             description: "gpu: 4 h".into(),

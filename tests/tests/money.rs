@@ -413,6 +413,7 @@ async fn an_invoice_event_that_is_not_the_recorded_invoice_changes_nothing() {
                 amount_paid: d("10.00"),
                 line_count: 1,
                 hosted_invoice_url: None,
+                invoice_pdf: None,
                 account: Some(acct("acct-a")),
                 month: Some(month("2026-11")),
                 customer: Some(customer.into()),

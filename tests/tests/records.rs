@@ -110,6 +110,7 @@ fn record(month: &str) -> InvoiceRecord {
         amount_charged: d("7.00"),
         stripe_invoice_id: None,
         hosted_invoice_url: None,
+        invoice_pdf_url: None,
         step: billing_app::invoices::BillingStep::Notified,
         lines: Vec::new(),
         carried_forward: None,

@@ -117,6 +117,10 @@ async fn an_invoice_of_twenty_lines_costs_four_requests_and_charges_their_total(
         .expect("finalize");
     assert_eq!(open.status, RemoteStatus::Open);
     assert!(open.hosted_invoice_url.is_some());
+    assert!(open
+        .invoice_pdf
+        .as_deref()
+        .is_some_and(|u| u.ends_with("/pdf")));
     let PayOutcome::Paid(paid) = stripe.pay(&key("big"), &draft.id).await.expect("pay") else {
         panic!("a good card pays");
     };

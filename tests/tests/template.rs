@@ -649,3 +649,82 @@ fn every_checkov_skip_is_listed_in_the_operations_doc() {
         );
     }
 }
+
+#[test]
+fn the_api_allows_exactly_the_billing_pages_origins_and_no_credentials() {
+    let t = template();
+    let cors = &t["Resources"]["BillingHttpApi"]["Properties"]["CorsConfiguration"];
+    assert_eq!(
+        reference(&cors["AllowOrigins"]),
+        Some(("BillingPageOrigins", "")),
+        "origins come from the parameter"
+    );
+    let origins = &t["Parameters"]["BillingPageOrigins"];
+    assert_eq!(origins["Type"], "CommaDelimitedList");
+    let default = origins["Default"].as_str().expect("a default origin");
+    assert!(
+        default
+            .split(',')
+            .all(|o| o.starts_with("https://") && !o.contains('*')),
+        "explicit https origins, never *: {default}"
+    );
+    assert_eq!(cors["AllowCredentials"], Value::Bool(false));
+    let headers: Vec<&str> = one_or_many(&cors["AllowHeaders"])
+        .into_iter()
+        .filter_map(Value::as_str)
+        .collect();
+    assert!(headers.contains(&"authorization"), "{headers:?}");
+}
+
+#[test]
+fn the_optional_page_bucket_is_private_and_read_only_through_its_distribution() {
+    let t = template();
+    let page: Vec<(String, Value)> = t["Resources"]
+        .as_mapping()
+        .expect("Resources")
+        .iter()
+        .filter_map(|(name, r)| {
+            let name = name.as_str()?;
+            name.starts_with("BillingPage")
+                .then(|| (name.to_owned(), r.clone()))
+        })
+        .collect();
+    assert_eq!(
+        page.len(),
+        4,
+        "bucket, its policy, origin access, distribution"
+    );
+    for (name, r) in &page {
+        assert_eq!(r["Condition"], "PublishPage", "{name} is optional");
+    }
+    let bucket = &t["Resources"]["BillingPageBucket"]["Properties"];
+    let block = &bucket["PublicAccessBlockConfiguration"];
+    for key in [
+        "BlockPublicAcls",
+        "BlockPublicPolicy",
+        "IgnorePublicAcls",
+        "RestrictPublicBuckets",
+    ] {
+        assert_eq!(block[key], Value::Bool(true), "{key}");
+    }
+    let statements =
+        &t["Resources"]["BillingPageBucketPolicy"]["Properties"]["PolicyDocument"]["Statement"];
+    let allows: Vec<&Value> = one_or_many(statements)
+        .into_iter()
+        .filter(|s| s["Effect"] == "Allow")
+        .collect();
+    assert_eq!(allows.len(), 1, "one reader");
+    assert_eq!(
+        allows[0]["Principal"]["Service"],
+        "cloudfront.amazonaws.com"
+    );
+    assert_eq!(allows[0]["Action"], "s3:GetObject");
+    let source = format!(
+        "{:?}",
+        allows[0]["Condition"]["StringEquals"]["AWS:SourceArn"]
+    );
+    assert!(source.contains("${BillingPageDistribution}"), "{source}");
+    let behavior = &t["Resources"]["BillingPageDistribution"]["Properties"]["DistributionConfig"]
+        ["DefaultCacheBehavior"];
+    assert_eq!(behavior["ViewerProtocolPolicy"], "redirect-to-https");
+}

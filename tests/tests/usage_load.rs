@@ -208,7 +208,7 @@ async fn ten_thousand_shuffled_duplicated_concurrent_events_store_exactly_the_ru
     }
 }
 
-/// The dashboard's summary (through the `billing-api` handler, card included) costs the same number
+/// The dashboard's summary (through the `billing-api` handler, a card saved) costs the same number
 /// of DynamoDB requests and Stripe calls at 10 and at 10,000 sessions: the figures come from the
 /// per-month usage lines, never from the sessions.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -295,7 +295,11 @@ async fn the_summary_costs_the_same_requests_at_10_and_10_000_sessions() {
             fake.requests().len() - stripe_before,
         );
         let summary: serde_json::Value = serde_json::from_slice(response.body()).expect("json");
-        assert_eq!(summary["payment_method"]["last4"], "4242", "{summary}");
+        assert!(summary.get("payment_method").is_none(), "{summary}");
+        assert_eq!(
+            cost.1, 0,
+            "the summary never waits on Stripe, though a card is saved"
+        );
         let mtd: rust_decimal::Decimal = summary["month_to_date"]
             .as_str()
             .expect("mtd")

@@ -317,9 +317,9 @@ async fn a_card_saved_through_checkout_becomes_the_default_and_shows_on_the_summ
     let method = view.default_method.expect("a default method");
     assert_eq!(ours.default_method.as_deref(), Some(method.id.as_str()));
 
-    let (_, summary) = call("GET", "/v1/billing/summary").await;
+    let (_, method) = call("GET", "/v1/billing/payment-method").await;
     assert_eq!(
-        summary["payment_method"],
+        method,
         json!({"state": "card", "brand": "visa", "last4": "4242", "exp_month": 12, "exp_year": 2034})
     );
     let (status, portal) = call("POST", "/v1/billing/payment-method/portal").await;
@@ -411,6 +411,7 @@ async fn seed_fixture_invoice(store: &DynamoDbStore) {
         amount_charged: e2e::billing::d("10.00"),
         stripe_invoice_id: Some("in_fake000004".into()),
         hosted_invoice_url: None,
+        invoice_pdf_url: None,
         step: billing_app::invoices::BillingStep::Finalized,
         lines: Vec::new(),
         carried_forward: None,

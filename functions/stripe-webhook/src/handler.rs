@@ -130,6 +130,7 @@ mod tests {
             amount_charged: amount,
             stripe_invoice_id: Some("in_fake000004".into()),
             hosted_invoice_url: Some("https://invoice.stripe.com/i/in_fake000004".into()),
+            invoice_pdf_url: None,
             step: BillingStep::Notified,
             lines: Vec::new(),
             carried_forward: None,

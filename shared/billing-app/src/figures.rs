@@ -2,6 +2,7 @@
 //! alerts and `billing-admin` all show, so they can never disagree.
 
 use chrono::{DateTime, Utc};
+use futures_util::future::try_join;
 
 use billing_rules::estimate::{estimate_month, MonthEstimate};
 use billing_rules::rating::PricedSession;
@@ -21,7 +22,8 @@ pub struct MonthFigures {
     pub estimate: MonthEstimate,
 }
 
-/// Reads an account's month (two requests: its usage lines and its running sessions) and estimates it.
+/// Reads an account's month (two concurrent requests: its usage lines and its running sessions) and
+/// estimates it.
 /// A running session already billed through the month (invoicing billed it to the month's end) is in
 /// the recorded lines: it is not counted again.
 pub async fn month_figures<S: UsageStore>(
@@ -31,10 +33,12 @@ pub async fn month_figures<S: UsageStore>(
     month: Month,
     now: DateTime<Utc>,
 ) -> Result<MonthFigures, StoreError> {
-    let recorded = store.month_usage(account, month).await?;
-    let open: Vec<PricedSession> = store
-        .open_sessions(account)
-        .await?
+    let (recorded, open) = try_join(
+        store.month_usage(account, month),
+        store.open_sessions(account),
+    )
+    .await?;
+    let open: Vec<PricedSession> = open
         .iter()
         .filter(|s| s.billed_through.is_none_or(|b| b < month))
         .filter_map(|s| s.priced())

@@ -174,6 +174,9 @@ pub struct InvoiceRecord {
     pub stripe_invoice_id: Option<String>,
     /// Stripe's hosted invoice page.
     pub hosted_invoice_url: Option<String>,
+    /// Stripe's PDF of the invoice (recorded with the hosted page; absent on older records).
+    #[serde(default)]
+    pub invoice_pdf_url: Option<String>,
     /// How far invoicing has gone.
     pub step: BillingStep,
     /// The lines as charged (usage lines, a carried balance, credits).

@@ -114,6 +114,8 @@ pub struct RemoteInvoice {
     pub line_count: usize,
     /// The hosted page where the user can see (and pay) it.
     pub hosted_invoice_url: Option<String>,
+    /// Its PDF, once finalized.
+    pub invoice_pdf: Option<String>,
     /// Our account, from its metadata (never trusted alone: see the webhooks).
     pub account: Option<AccountId>,
     /// The month billed, from its metadata.

@@ -34,6 +34,7 @@ fn parse_invoice(item: &Item) -> Result<InvoiceRecord, StoreError> {
         amount_charged: req_decimal(item, "amount_charged")?,
         stripe_invoice_id: opt_s("stripe_invoice_id"),
         hosted_invoice_url: opt_s("hosted_invoice_url"),
+        invoice_pdf_url: opt_s("invoice_pdf_url"),
         step: req_s(item, "step")?
             .parse()
             .map_err(|e: billing_app::invoices::UnknownStep| corrupt(e.to_string()))?,
@@ -71,6 +72,9 @@ pub(crate) fn invoice_item(account: &AccountId, r: &InvoiceRecord) -> Result<Ite
     }
     if let Some(url) = &r.hosted_invoice_url {
         item.insert("hosted_invoice_url".into(), s(url));
+    }
+    if let Some(url) = &r.invoice_pdf_url {
+        item.insert("invoice_pdf_url".into(), s(url));
     }
     let detail = InvoiceDetail {
         lines: r.lines.clone(),

@@ -67,6 +67,7 @@ pub(crate) fn remote(invoice: &Invoice) -> RemoteInvoice {
         amount_paid: major(invoice, invoice.amount_paid),
         line_count: invoice.lines.data.len(),
         hosted_invoice_url: invoice.hosted_invoice_url.clone(),
+        invoice_pdf: invoice.invoice_pdf.clone(),
         account: meta.get("account").and_then(|a| AccountId::parse(a).ok()),
         month: meta.get("month").and_then(|m| m.parse::<Month>().ok()),
         customer: invoice

@@ -8,6 +8,11 @@
 //! `ACCOUNT_CLAIM`, `HOLIDAYS`, `BILLING_PAGE_URL`, `ALERT_SENDER`, `STRIPE_API_KEY`,
 //! `STRIPE_API_BASE`, `STRIPE_WEBHOOK_SECRET`, `AWS_*`), plus `LOCAL_GATEWAY_PORT` (default 8787). One request at a time, `Connection: close`: a
 //! development tool.
+//!
+//! `GET /billing` serves the billing page (`shared/billing-page`) as the platform's dashboard would
+//! embed it, with its development host (`dev-host.js`: this origin's API and the token
+//! `dev:acct-demo`, or `dev:<account>` with `?account=`). The files are read at each request, so an
+//! edit shows on reload.
 
 use std::net::TcpListener;
 
@@ -15,6 +20,34 @@ use billing_api::http_api_event;
 use billing_app::clock::SystemClock;
 
 const MAX_BODY: usize = 64 * 1024;
+
+/// The billing page's files: `/billing/` is its `index.html`, `/billing/<name>` one of its files
+/// (a plain name: no path is followed out of the folder).
+fn billing_page(target: &str) -> Option<(&'static str, Vec<u8>)> {
+    let path = target.split('?').next().unwrap_or_default();
+    let name = match path.strip_prefix("/billing/")? {
+        "" => "index.html",
+        name => name,
+    };
+    let plain = name
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.')
+        && !name.starts_with('.');
+    if !plain {
+        return None;
+    }
+    let content_type = match name.rsplit_once('.')?.1 {
+        "html" => "text/html; charset=utf-8",
+        "js" => "text/javascript; charset=utf-8",
+        "css" => "text/css; charset=utf-8",
+        "svg" => "image/svg+xml",
+        _ => return None,
+    };
+    let dir = std::env::var("BILLING_PAGE_DIR")
+        .unwrap_or_else(|_| concat!(env!("CARGO_MANIFEST_DIR"), "/../billing-page").into());
+    let body = std::fs::read(std::path::Path::new(&dir).join(name)).ok()?;
+    Some((content_type, body))
+}
 
 fn development_account(req: &dev_http::Incoming) -> Option<String> {
     req.header("authorization")?
@@ -45,6 +78,22 @@ async fn main() {
         };
         if req.method.is_empty() {
             continue; // a connection closed without a request (a readiness probe)
+        }
+        if req.method == "GET" {
+            if let Some(query) = req
+                .target
+                .strip_prefix("/billing")
+                .filter(|r| r.is_empty() || r.starts_with('?'))
+            {
+                // The page's files are relative to its folder: `/billing` is `/billing/`.
+                let moved = format!("HTTP/1.1 308 Permanent Redirect\r\nLocation: /billing/{query}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+                let _ = std::io::Write::write_all(&mut stream, moved.as_bytes());
+                continue;
+            }
+            if let Some((content_type, body)) = billing_page(&req.target) {
+                let _ = dev_http::write_response(&mut stream, 200, content_type, &body);
+                continue;
+            }
         }
         let account = development_account(&req);
         let body = (!req.body.is_empty()).then_some(req.body.as_str());

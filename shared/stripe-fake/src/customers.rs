@@ -9,6 +9,7 @@ use crate::{FakeStripe, Request};
 fn card(kind: &str) -> Option<(&'static str, &'static str)> {
     match kind {
         "pm_card_visa" => Some(("visa", "4242")),
+        "pm_card_mastercard" => Some(("mastercard", "4444")),
         "pm_card_chargeDeclined" => Some(("visa", "0002")),
         "pm_card_authenticationRequired" => Some(("visa", "3184")),
         _ => None,
@@ -155,15 +156,15 @@ impl FakeStripe {
             Err(missing) => return missing,
         };
         let id = Self::next_id(state, "bps");
-        (
-            200,
-            json!({
-                "id": id, "object": "billing_portal.session", "configuration": "bpc_fake",
-                "created": now(), "customer": customer, "livemode": false,
-                "return_url": req.param("return_url"),
-                "url": format!("{}/portal/{id}", self.shared.base_url),
-            }),
-        )
+        let session = json!({
+            "id": id, "object": "billing_portal.session", "configuration": "bpc_fake",
+            "created": now(), "customer": customer, "livemode": false,
+            "return_url": req.param("return_url"),
+            "url": format!("{}/portal/{id}", self.shared.base_url),
+        });
+        // Kept for its hosted page (`pages.rs`), which links back to `return_url`.
+        state.sessions.insert(id, session.clone());
+        (200, session)
     }
 }
 

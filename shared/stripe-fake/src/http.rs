@@ -94,8 +94,17 @@ fn form(s: &str) -> impl Iterator<Item = (String, String)> + '_ {
     })
 }
 
-/// Answers one request on `stream` with `handler`'s status and JSON.
-pub fn serve(mut stream: TcpStream, handler: impl Fn(&Request) -> (u16, Value)) {
+/// What the fake answers: an API reply (status and JSON), or a hosted page (status and HTML).
+#[derive(Debug)]
+pub(crate) enum Answer {
+    /// The API's JSON.
+    Json(u16, Value),
+    /// A hosted page's HTML.
+    Html(u16, String),
+}
+
+/// Answers one request on `stream` with `handler`'s answer.
+pub(crate) fn serve(mut stream: TcpStream, handler: impl Fn(&Request) -> Answer) {
     let Ok(incoming) = dev_http::read_request(&stream, MAX_BODY) else {
         return;
     };
@@ -110,13 +119,11 @@ pub fn serve(mut stream: TcpStream, handler: impl Fn(&Request) -> (u16, Value)) 
         params,
         incoming,
     };
-    let (status, body) = handler(&request);
-    let _ = dev_http::write_response(
-        &mut stream,
-        status,
-        "application/json",
-        body.to_string().as_bytes(),
-    );
+    let (status, content_type, body) = match handler(&request) {
+        Answer::Json(status, body) => (status, "application/json", body.to_string()),
+        Answer::Html(status, body) => (status, "text/html; charset=utf-8", body),
+    };
+    let _ = dev_http::write_response(&mut stream, status, content_type, body.as_bytes());
 }
 
 #[cfg(test)]

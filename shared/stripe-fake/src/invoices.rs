@@ -159,6 +159,7 @@ impl FakeStripe {
                 let inv = state.invoices.get_mut(id).expect("checked above");
                 inv["status"] = json!("open");
                 inv["hosted_invoice_url"] = json!(format!("{}/i/{id}", self.shared.base_url));
+                inv["invoice_pdf"] = json!(format!("{}/i/{id}/pdf", self.shared.base_url));
                 inv["status_transitions"]["finalized_at"] = json!(now());
                 let inv = inv.clone();
                 self.changed(state, "invoice.finalized", inv, "draft")

@@ -6,7 +6,7 @@
 //!   response (errors included); with other parameters it is an `idempotency_error`.
 //! - Webhooks are signed exactly like Stripe (`Stripe-Signature: t=…,v1=HMAC-SHA256(t.body)`) and
 //!   delivered in the background to a configured URL, retried until accepted.
-//! - Test payment methods: `pm_card_visa` succeeds, `pm_card_chargeDeclined` is declined,
+//! - Test payment methods: `pm_card_visa` and `pm_card_mastercard` succeed, `pm_card_chargeDeclined` is declined,
 //!   `pm_card_authenticationRequired` needs the card holder to authenticate.
 //! - A ledger of charge attempts (`/_fake/charges`) says what was charged and how many times.
 //! - Invoices embed at most 10 lines, as Stripe does (`lines.has_more`; no `total_count`, which
@@ -16,7 +16,9 @@
 //!   draft, to finalize one that is not a draft, and to pay or void one that is not open.
 //!
 //! Extra routes drive what a user would do on Stripe's pages: `POST /_fake/checkout/{id}/complete`
-//! (`card=`), `POST /_fake/customers/{id}/card` (`card=`, saves it as the default). And
+//! (`card=`), `POST /_fake/customers/{id}/card` (`card=`, saves it as the default); a browser can
+//! use the hosted pages themselves (`pages.rs`: the Checkout page completes with the card chosen and
+//! returns to `success_url`; the portal page links back to `return_url`). And
 //! `POST /_fake/forget_idempotency_keys` (or [`FakeStripe::forget_idempotency_keys`]) forgets every
 //! idempotency key, as Stripe does 24 hours after a key's first use: a request repeated after that
 //! acts again.
@@ -28,6 +30,7 @@
 mod customers;
 mod http;
 mod invoices;
+mod pages;
 mod state;
 mod webhooks;
 
@@ -88,7 +91,7 @@ impl FakeStripe {
         std::thread::spawn(move || {
             for stream in listener.incoming().flatten() {
                 let server = server.clone();
-                std::thread::spawn(move || http::serve(stream, |req| server.handle(req)));
+                std::thread::spawn(move || http::serve(stream, |req| server.answer(req)));
             }
         });
         let sender = fake.clone();
@@ -135,6 +138,16 @@ impl FakeStripe {
             .values()
             .cloned()
             .collect()
+    }
+
+    fn answer(&self, req: &Request) -> http::Answer {
+        match self.hosted_page(req) {
+            Some((status, html)) => http::Answer::Html(status, html),
+            None => {
+                let (status, body) = self.handle(req);
+                http::Answer::Json(status, body)
+            }
+        }
     }
 
     fn handle(&self, req: &Request) -> Reply {

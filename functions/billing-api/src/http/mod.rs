@@ -34,6 +34,7 @@ pub const ROUTES: &[(&str, &[Method])] = &[
     ("/v1/billing/summary", &[Method::GET]),
     ("/v1/billing/usage", &[Method::GET]),
     ("/v1/billing/invoices", &[Method::GET]),
+    ("/v1/billing/payment-method", &[Method::GET]),
     ("/v1/billing/payment-method/checkout", &[Method::POST]),
     ("/v1/billing/payment-method/portal", &[Method::POST]),
     ("/v1/billing/alerts", &[Method::GET, Method::PUT]),
@@ -81,11 +82,14 @@ async fn route<S: ApiStore, C: Clock + Clone, P: Payments>(
     let account = auth::account_of(request, &api.claim)?;
     let (dashboard, pages) = (&api.dashboard, &api.methods);
     match (request.method().clone(), path) {
-        (Method::GET, "/v1/billing/summary") => routes::summary::get(api, &account).await,
+        (Method::GET, "/v1/billing/summary") => routes::summary::get(dashboard, &account).await,
         (Method::GET, "/v1/billing/usage") => {
             routes::usage::get(dashboard, &account, request).await
         }
         (Method::GET, "/v1/billing/invoices") => routes::invoices::get(dashboard, &account).await,
+        (Method::GET, "/v1/billing/payment-method") => {
+            routes::payment_method::current(pages, &account).await
+        }
         (Method::POST, "/v1/billing/payment-method/checkout") => {
             routes::payment_method::checkout(pages, &account).await
         }

@@ -260,6 +260,7 @@ pub(crate) async fn dashboard() -> Fixture {
         amount_charged: d("10.00"),
         stripe_invoice_id: Some("in_1".into()),
         hosted_invoice_url: Some("https://invoice.stripe.com/i/in_1".into()),
+        invoice_pdf_url: Some("https://pay.stripe.com/invoice/in_1/pdf".into()),
         step: billing_app::invoices::BillingStep::Notified,
         lines: Vec::new(),
         carried_forward: None,

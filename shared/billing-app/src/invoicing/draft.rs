@@ -161,6 +161,7 @@ pub fn record_of(draft: &InvoiceDraft, last: bool) -> InvoiceRecord {
         amount_charged: charged,
         stripe_invoice_id: None,
         hosted_invoice_url: None,
+        invoice_pdf_url: None,
         step: BillingStep::Computed,
         lines,
         carried_forward: carried,

@@ -78,6 +78,7 @@ mod tests {
             amount_charged: d(charged),
             stripe_invoice_id: Some("in_1".into()),
             hosted_invoice_url: Some("https://pay.example/in_1".into()),
+            invoice_pdf_url: None,
             step: BillingStep::Settled,
             lines: vec![ChargeLine {
                 description: "gpu: 4 h".into(),

@@ -106,6 +106,7 @@ where
                         next.step = BillingStep::Finalized;
                         next.status = advanced(record.status, InvoiceStatus::Open);
                         next.hosted_invoice_url = invoice.hosted_invoice_url.clone();
+                        next.invoice_pdf_url = invoice.invoice_pdf.clone();
                         known = Some(invoice);
                     }
                 }

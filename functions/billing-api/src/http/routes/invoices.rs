@@ -46,5 +46,9 @@ mod tests {
             inv["hosted_invoice_url"],
             "https://invoice.stripe.com/i/in_1"
         );
+        assert_eq!(
+            inv["invoice_pdf_url"],
+            "https://pay.stripe.com/invoice/in_1/pdf"
+        );
     }
 }

@@ -1,4 +1,6 @@
-//! `POST /v1/billing/payment-method/{checkout,portal}`: Stripe's hosted pages for the account's card.
+//! `GET /v1/billing/payment-method`: the account's default payment method, live from Stripe (its own
+//! route, so the summary never waits on Stripe); `POST /v1/billing/payment-method/{checkout,portal}`:
+//! Stripe's hosted pages for the account's card.
 
 use billing_app::ids::AccountId;
 use billing_app::payment_methods::PaymentMethods;
@@ -7,6 +9,18 @@ use lambda_http::http::StatusCode;
 use lambda_http::{Body, Response};
 
 use crate::http::problem::{json_response, ApiError};
+
+/// The default payment method: `none`, a `card`, `other`, or `unavailable` when Stripe cannot be
+/// asked just now (a 200: the page shows it and the rest of the page is unaffected).
+pub(crate) async fn current<S: CustomerStore, P: Payments>(
+    methods: &PaymentMethods<S, P>,
+    account: &AccountId,
+) -> Result<Response<Body>, ApiError> {
+    Ok(json_response(
+        StatusCode::OK,
+        &methods.current(account).await?,
+    ))
+}
 
 /// A Checkout page (setup mode) to save a card, for the account's own Stripe customer.
 pub(crate) async fn checkout<S: CustomerStore, P: Payments>(
@@ -57,19 +71,22 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn hosted_pages_use_the_accounts_own_customer_and_its_card_shows_on_the_summary() {
+    async fn hosted_pages_use_the_accounts_own_customer_and_its_card_shows_on_its_route() {
         let f = dashboard().await;
         let demo = AccountId::parse("acct-demo").expect("id");
         let post = |p: &str, who: &str| request("POST", p, Some(who), None, None);
         let (_, _, s) = call(
             &f,
-            request("GET", "/v1/billing/summary", Some("acct-demo"), None, None),
+            request(
+                "GET",
+                "/v1/billing/payment-method",
+                Some("acct-demo"),
+                None,
+                None,
+            ),
         )
         .await;
-        assert_eq!(
-            json(&s)["payment_method"],
-            serde_json::json!({"state": "none"})
-        );
+        assert_eq!(json(&s), serde_json::json!({"state": "none"}));
         assert!(f.fake.requests().is_empty(), "no customer, no Stripe call");
 
         let (status, _, c) =
@@ -110,10 +127,16 @@ mod tests {
 
         let (_, _, s) = call(
             &f,
-            request("GET", "/v1/billing/summary", Some("acct-demo"), None, None),
+            request(
+                "GET",
+                "/v1/billing/payment-method",
+                Some("acct-demo"),
+                None,
+                None,
+            ),
         )
         .await;
-        let card = &json(&s)["payment_method"];
+        let card = &json(&s);
         assert_eq!(
             (
                 card["state"].as_str(),
@@ -126,10 +149,16 @@ mod tests {
         // acct-other sees no card, and its own page makes its own customer.
         let (_, _, s) = call(
             &f,
-            request("GET", "/v1/billing/summary", Some("acct-other"), None, None),
+            request(
+                "GET",
+                "/v1/billing/payment-method",
+                Some("acct-other"),
+                None,
+                None,
+            ),
         )
         .await;
-        assert_eq!(json(&s)["payment_method"]["state"], "none");
+        assert_eq!(json(&s)["state"], "none");
         call(&f, post("/v1/billing/payment-method/portal", "acct-other")).await;
         let other = f
             .store
@@ -152,7 +181,8 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn with_stripe_down_the_summary_still_answers_and_a_hosted_page_is_a_503() {
+    async fn with_stripe_down_the_method_is_unavailable_the_summary_answers_and_a_hosted_page_is_a_503(
+    ) {
         let mut f = dashboard().await;
         let demo = AccountId::parse("acct-demo").expect("id");
         f.store
@@ -168,13 +198,25 @@ mod tests {
             Currency::Usd,
             "https://cloud.example/billing".into(),
         );
+        let (status, _, m) = call(
+            &f,
+            request(
+                "GET",
+                "/v1/billing/payment-method",
+                Some("acct-demo"),
+                None,
+                None,
+            ),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(json(&m), serde_json::json!({"state": "unavailable"}));
         let (status, _, s) = call(
             &f,
             request("GET", "/v1/billing/summary", Some("acct-demo"), None, None),
         )
         .await;
         assert_eq!(status, StatusCode::OK);
-        assert_eq!(json(&s)["payment_method"]["state"], "unavailable");
         assert_eq!(json(&s)["month_to_date"], "16.00");
         let (status, ctype, body) = call(
             &f,

@@ -1,37 +1,22 @@
-//! `GET /v1/billing/summary`: the dashboard's figures and the payment method, live from Stripe.
+//! `GET /v1/billing/summary`: the dashboard's figures, from DynamoDB only. The payment method is its
+//! own route (`payment_method::current`), so these figures never wait on Stripe.
 
 use billing_app::clock::Clock;
-use billing_app::dashboard::Summary;
+use billing_app::dashboard::Dashboard;
 use billing_app::ids::AccountId;
-use billing_app::payment_methods::PaymentMethodView;
-use billing_app::payments::Payments;
 use lambda_http::http::StatusCode;
 use lambda_http::{Body, Response};
-use serde::Serialize;
 
 use crate::http::problem::{json_response, ApiError};
-use crate::http::{ApiStore, BillingApi};
+use crate::http::ApiStore;
 
-/// The summary as served: the dashboard's figures and the payment method, live from Stripe.
-#[derive(Serialize)]
-struct SummaryBody {
-    #[serde(flatten)]
-    summary: Summary,
-    payment_method: PaymentMethodView,
-}
-
-pub(crate) async fn get<S: ApiStore, C: Clock + Clone, P: Payments>(
-    api: &BillingApi<S, C, P>,
+pub(crate) async fn get<S: ApiStore, C: Clock + Clone>(
+    dashboard: &Dashboard<S, C>,
     account: &AccountId,
 ) -> Result<Response<Body>, ApiError> {
-    let summary = api.dashboard.summary(account).await?;
-    let payment_method = api.methods.current(account).await?;
     Ok(json_response(
         StatusCode::OK,
-        &SummaryBody {
-            summary,
-            payment_method,
-        },
+        &dashboard.summary(account).await?,
     ))
 }
 
@@ -43,6 +28,11 @@ mod tests {
     #[tokio::test]
     async fn the_summary_shows_credits_month_to_date_projection_and_next_charge() {
         let f = dashboard().await;
+        // A Stripe customer is recorded: the summary still never asks Stripe.
+        let demo = billing_app::ids::AccountId::parse("acct-demo").expect("id");
+        billing_app::payments::CustomerStore::set_customer(&f.store, &demo, "cus_known")
+            .await
+            .expect("customer");
         let (status, ctype, body) = call(
             &f,
             request("GET", "/v1/billing/summary", Some("acct-demo"), None, None),
@@ -63,5 +53,11 @@ mod tests {
         assert_eq!(s["usage_by_service"].as_array().map(Vec::len), Some(2));
         assert_eq!(s["alerts"]["thresholds"][0], "50");
         assert_eq!(s["currency"], "USD");
+        assert!(s.get("payment_method").is_none(), "its own route");
+        assert!(
+            f.fake.requests().is_empty(),
+            "no Stripe call: {:?}",
+            f.fake.requests()
+        );
     }
 }

@@ -14,6 +14,9 @@ use crate::http::ApiStore;
 /// Sessions per page of `detail=sessions`: default and maximum.
 const PAGE: (u32, u32) = (50, 200);
 
+/// Sessions in one CSV download of a whole month (~150 bytes each: well within Lambda's 6 MB).
+const CSV_MAX_SESSIONS: usize = 20_000;
+
 fn text_csv(body: String) -> Response<Body> {
     Response::builder()
         .status(StatusCode::OK)
@@ -57,7 +60,7 @@ fn csv(lines: &[RatedLine], currency: &str) -> String {
 }
 
 /// `month` (default the current month, to date), `detail=services|sessions`, and for sessions `limit` and
-/// `cursor`; CSV when the client accepts `text/csv`.
+/// `cursor`; CSV when the client accepts `text/csv` (for sessions without `limit`: the whole month).
 pub(crate) async fn get<S: ApiStore, C: Clock + Clone>(
     dashboard: &Dashboard<S, C>,
     account: &AccountId,
@@ -97,13 +100,29 @@ pub(crate) async fn get<S: ApiStore, C: Clock + Clone>(
                         ))
                     })?,
             };
-            let page = dashboard
+            let mut page = dashboard
                 .sessions(account, month, query("cursor").as_deref(), limit)
                 .await?;
-            if wants_csv {
-                return Ok(text_csv(sessions_csv(&page)));
+            if !wants_csv {
+                return Ok(json_response(StatusCode::OK, &page));
             }
-            return Ok(json_response(StatusCode::OK, &page));
+            // A CSV without `limit` is the download of the whole month: every page, in order, up
+            // to a bound that keeps the file within one Lambda response.
+            if query("limit").is_none() {
+                while let Some(cursor) = page.next_cursor.take() {
+                    if page.sessions.len() >= CSV_MAX_SESSIONS {
+                        return Err(ApiError::BadRequest(format!(
+                            "the month has more than {CSV_MAX_SESSIONS} sessions: download it page by page with `limit` and `cursor`"
+                        )));
+                    }
+                    let next = dashboard
+                        .sessions(account, month, Some(&cursor), PAGE.1)
+                        .await?;
+                    page.sessions.extend(next.sessions);
+                    page.next_cursor = next.next_cursor;
+                }
+            }
+            return Ok(text_csv(sessions_csv(&page)));
         }
         Some(other) => {
             return Err(ApiError::BadRequest(format!(
@@ -139,6 +158,11 @@ mod tests {
         .await;
         assert_eq!(status, StatusCode::OK);
         assert_eq!(json(&body)["total"], "16.00");
+        // By day: the vm's 10 h on the 10th, the running gpu's 3 h so far on the 20th.
+        assert_eq!(
+            json(&body)["by_day"],
+            serde_json::json!([{"date": "2026-11-10", "amount": "10.00"}, {"date": "2026-11-20", "amount": "6.00"}])
+        );
         let (_, _, body) = call(
             &f,
             request(
@@ -269,6 +293,48 @@ mod tests {
             json(&other)["sessions"].as_array().map(Vec::len),
             Some(1),
             "only acct-other's session"
+        );
+    }
+
+    #[tokio::test]
+    async fn the_csv_download_holds_every_session_of_the_month_across_pages() {
+        let f = dashboard().await;
+        let clock = std::sync::Arc::new(billing_app::clock::FixedClock::at(
+            "2026-11-20T12:00:00Z".parse().expect("now"),
+        ));
+        let recorder = billing_app::ingest::UsageRecorder::new(
+            f.store.clone(),
+            clock,
+            billing_app::ingest::IngestPolicy::default(),
+        );
+        let base: chrono::DateTime<chrono::Utc> = "2026-11-01T00:00:00Z".parse().expect("t");
+        for i in 0..60 {
+            let start = base + chrono::TimeDelta::minutes(i * 10);
+            let detail = serde_json::json!({"event_id": format!("many-{i}"), "account_id": "acct-other",
+                "resource_id": "r", "service": "vm", "started_at": start,
+                "stopped_at": start + chrono::TimeDelta::minutes(5)});
+            let event = billing_app::events::UsageEvent::from_eventbridge("UsageRecorded", detail)
+                .expect("event");
+            recorder.record(&event).await.expect("recorded");
+        }
+        let csv = |target: &str| request("GET", target, Some("acct-other"), None, Some("text/csv"));
+        let (status, _, whole) =
+            call(&f, csv("/v1/billing/usage?month=2026-11&detail=sessions")).await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(
+            whole.lines().count(),
+            1 + 61,
+            "header, the 60 and the earlier one"
+        );
+        let (_, _, page) = call(
+            &f,
+            csv("/v1/billing/usage?month=2026-11&detail=sessions&limit=50"),
+        )
+        .await;
+        assert_eq!(
+            page.lines().count(),
+            1 + 50,
+            "an explicit limit is one page"
         );
     }
 }

@@ -219,6 +219,8 @@ fn remote(id: &str, i: &Invoice) -> RemoteInvoice {
         line_count: i.lines.len(),
         hosted_invoice_url: (i.status != RemoteStatus::Draft)
             .then(|| format!("https://invoice.stripe.test/{id}")),
+        invoice_pdf: (i.status != RemoteStatus::Draft)
+            .then(|| format!("https://invoice.stripe.test/{id}/pdf")),
         account: Some(i.account.clone()),
         month: Some(i.month),
         customer: Some(i.customer.clone()),
