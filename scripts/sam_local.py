@@ -8,7 +8,7 @@
 Settings come from the environment scripts/sam-local exports: SAM (the sam executable), SAM_FLAGS
 (flags of every `sam local` command), SAM_ENV_VARS (the --env-vars file), AWS_ENDPOINT_URL (moto,
 as this host reaches it), STRIPE_FAKE_URL, STRIPE_WEBHOOK_SECRET, SAM_LOCAL_API_PORT and
-SAM_LOCAL_WORK (a scratch folder). Needs boto3 (moto's virtual environment has it).
+SAM_LOCAL_WORK (a scratch folder); SAM_LOCAL_CASES, another cases file. Needs boto3 (moto's virtual environment has it).
 """
 
 import datetime as dt
@@ -28,7 +28,7 @@ import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-CASES = ROOT / "scripts" / "sam-local.cases"
+CASES = Path(os.environ.get("SAM_LOCAL_CASES", ROOT / "scripts" / "sam-local.cases"))
 INSTANT = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$")
 
 
