@@ -78,11 +78,7 @@ impl FakeStripe {
 
     /// Starts serving on the address `host` (`sam local`: the container bridge's, which the
     /// functions' containers reach and the rest of the network does not).
-    pub fn start_on(
-        host: &str,
-        port: u16,
-        target: Option<WebhookTarget>,
-    ) -> std::io::Result<Self> {
+    pub fn start_on(host: &str, port: u16, target: Option<WebhookTarget>) -> std::io::Result<Self> {
         let listener = TcpListener::bind((host, port))?;
         let base_url = format!("http://{}", listener.local_addr()?);
         let fake = Self {
