@@ -1,5 +1,7 @@
 # Local stand-ins for AWS, for tests and local runs. Source this file, then `start_emulators`;
-# `stop_emulators` ends them. Everything listens on 127.0.0.1 only.
+# `stop_emulators` ends them. Everything listens on 127.0.0.1 only, on a free port, unless
+# BILLING_EMULATOR_HOST / BILLING_EMULATOR_PORT say otherwise (scripts/sam-local: the container
+# bridge's address, where the functions' containers reach moto).
 #
 # moto (pinned below) runs in server mode (scripts/moto_server.py: one request at a time, see there) from a virtual environment kept outside the clone. It serves
 # DynamoDB, SES v2 and EventBridge. To use DynamoDB Local instead, start it yourself and point
@@ -22,13 +24,12 @@ ensure_moto() {
 
 start_emulators() {
   ensure_moto
-  local port
-  port=$(free_port)
+  local host="${BILLING_EMULATOR_HOST:-127.0.0.1}" port="${BILLING_EMULATOR_PORT:-$(free_port)}"
   BILLING_EMULATOR_LOG=$(mktemp -t moto.XXXXXX.log)
-  "$BILLING_VENV/bin/python" "$(dirname "${BASH_SOURCE[0]}")/moto_server.py" 127.0.0.1 "$port" \
+  "$BILLING_VENV/bin/python" "$(dirname "${BASH_SOURCE[0]}")/moto_server.py" "$host" "$port" \
     >"$BILLING_EMULATOR_LOG" 2>&1 &
   MOTO_PID=$!
-  export AWS_ENDPOINT_URL="http://127.0.0.1:$port"
+  export AWS_ENDPOINT_URL="http://$host:$port"
   export AWS_REGION="us-east-1" AWS_DEFAULT_REGION="us-east-1"
   export AWS_ACCESS_KEY_ID="testing" AWS_SECRET_ACCESS_KEY="testing"
   for _ in $(seq 1 100); do

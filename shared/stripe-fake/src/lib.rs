@@ -76,7 +76,13 @@ pub struct FakeStripe {
 impl FakeStripe {
     /// Starts serving on 127.0.0.1 (`port` 0: any free one).
     pub fn start(port: u16, target: Option<WebhookTarget>) -> std::io::Result<Self> {
-        let listener = TcpListener::bind(("127.0.0.1", port))?;
+        Self::start_on("127.0.0.1", port, target)
+    }
+
+    /// Starts serving on the address `host` (`sam local`: the container bridge's, which the
+    /// functions' containers reach and the rest of the network does not).
+    pub fn start_on(host: &str, port: u16, target: Option<WebhookTarget>) -> std::io::Result<Self> {
+        let listener = TcpListener::bind((host, port))?;
         let base_url = format!("http://{}", listener.local_addr()?);
         let fake = Self {
             shared: Arc::new(Shared {

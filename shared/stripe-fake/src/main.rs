@@ -1,5 +1,6 @@
 //! `stripe-fake`: serves the fake Stripe API on 127.0.0.1 for local runs.
 //!
+//! `STRIPE_FAKE_HOST` (default 127.0.0.1; `scripts/sam-local` gives the container bridge's address),
 //! `STRIPE_FAKE_PORT` (default 12111), and to deliver webhooks `STRIPE_WEBHOOK_URL` with
 //! `STRIPE_WEBHOOK_SECRET`.
 
@@ -15,7 +16,8 @@ fn main() -> std::io::Result<()> {
         (Ok(url), Ok(secret)) => Some(stripe_fake::WebhookTarget { url, secret }),
         _ => None,
     };
-    let fake = stripe_fake::FakeStripe::start(port, target)?;
+    let host = std::env::var("STRIPE_FAKE_HOST").unwrap_or_else(|_| "127.0.0.1".into());
+    let fake = stripe_fake::FakeStripe::start_on(&host, port, target)?;
     eprintln!("stripe-fake listening on {}", fake.url());
     loop {
         std::thread::park();
