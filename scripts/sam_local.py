@@ -63,7 +63,8 @@ def seed():
         )
     boto3.client("sesv2").create_email_identity(EmailIdentity=settings["ALERT_SENDER"])
     boto3.client("events").create_event_bus(Name=settings["EVENT_BUS_NAME"])
-    boto3.client("sqs").create_queue(QueueName=settings["WORK_QUEUE_URL"].rsplit("/", 1)[1])
+    for queue in ("WORK_QUEUE_URL", "SWEEP_QUEUE_URL"):
+        boto3.client("sqs").create_queue(QueueName=settings[queue].rsplit("/", 1)[1])
     ssm = boto3.client("ssm")
     # The template's default parameter names, as the deployed functions read them.
     for name, value in [("/billing/stripe/api-key", "sk_test_local"),
@@ -275,13 +276,12 @@ def api_checks(api_url):
     fake = env("STRIPE_FAKE_URL")
     http("POST", f"{fake}/_fake/checkout/{session}/complete?card=pm_card_visa")
     for _ in range(10):
-        summary = json.loads(invoke("BillingApiFunction", "events/api-summary.json")["body"])
-        if summary["payment_method"].get("state") == "card":
+        method = json.loads(invoke("BillingApiFunction", "events/api-payment-method.json")["body"])
+        if method.get("state") == "card":
             break
         time.sleep(2)
-    check("the fake's signed Checkout webhooks, through start-api, saved the card the summary shows: "
-          f"{summary['payment_method']}", summary["payment_method"].get("state") == "card",
-          summary)
+    check("the fake's signed Checkout webhooks, through start-api, saved the card the payment-method "
+          f"route shows: {method}", method.get("state") == "card", method)
 
 
 if __name__ == "__main__":
