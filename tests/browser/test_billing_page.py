@@ -68,7 +68,7 @@ class BillingPage(unittest.TestCase):
         self.assertEqual(self.text("#bp-mtd"), usd(s["month_to_date"]))
         self.assertEqual(self.text("#bp-projected"), usd(s["projected_month_end"]))
         self.assertEqual(self.text("#bp-next-charge"), long_date(s["next_charge_date"]))
-        if s.get("runway"):
+        if s["credits"]["runs_out_at"]:
             self.text("#bp-runway", "run out")
         else:
             self.assertEqual(self.driver.find_elements(By.CSS_SELECTOR, "#bp-runway"), [])

@@ -4,6 +4,7 @@
 use std::sync::atomic::{AtomicU32, Ordering};
 
 pub mod billing;
+pub mod bus;
 
 /// AWS configuration for the local emulator: `scripts/test` exports `AWS_ENDPOINT_URL`.
 pub async fn local_aws() -> aws_config::SdkConfig {

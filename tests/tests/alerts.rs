@@ -66,53 +66,8 @@ async fn world(thresholds: &[&str], sender_verified: bool) -> World {
     }
     let events = aws_sdk_eventbridge::Client::new(&aws);
     let bus = format!("bus-{table}");
-    events
-        .create_event_bus()
-        .name(&bus)
-        .send()
-        .await
-        .expect("bus");
     let sqs = aws_sdk_sqs::Client::new(&aws);
-    let queue = sqs
-        .create_queue()
-        .queue_name(format!("q-{table}"))
-        .send()
-        .await
-        .expect("queue")
-        .queue_url
-        .expect("queue url");
-    let arn = sqs
-        .get_queue_attributes()
-        .queue_url(&queue)
-        .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
-        .send()
-        .await
-        .expect("attributes")
-        .attributes
-        .and_then(|mut a| a.remove(&aws_sdk_sqs::types::QueueAttributeName::QueueArn))
-        .expect("queue arn");
-    events
-        .put_rule()
-        .name("alerts")
-        .event_bus_name(&bus)
-        .event_pattern(json!({"source": [billing_notify::EVENT_SOURCE]}).to_string())
-        .send()
-        .await
-        .expect("rule");
-    events
-        .put_targets()
-        .rule("alerts")
-        .event_bus_name(&bus)
-        .targets(
-            aws_sdk_eventbridge::types::Target::builder()
-                .id("queue")
-                .arn(arn)
-                .build()
-                .expect("target"),
-        )
-        .send()
-        .await
-        .expect("targets");
+    let queue = e2e::bus::observed_bus(&events, &sqs, &bus).await;
 
     let clock = Arc::new(FixedClock::at("2026-11-20T12:00:00Z".parse().expect("now")));
     let account = AccountId::parse(&format!("acct-{table}")).expect("account");

@@ -38,28 +38,6 @@ struct World {
     owner: String,
 }
 
-async fn queue(sqs: &aws_sdk_sqs::Client, name: String) -> (String, String) {
-    let url = sqs
-        .create_queue()
-        .queue_name(name)
-        .send()
-        .await
-        .expect("queue")
-        .queue_url
-        .expect("url");
-    let arn = sqs
-        .get_queue_attributes()
-        .queue_url(&url)
-        .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
-        .send()
-        .await
-        .expect("attributes")
-        .attributes
-        .and_then(|mut a| a.remove(&aws_sdk_sqs::types::QueueAttributeName::QueueArn))
-        .expect("arn");
-    (url, arn)
-}
-
 /// A GPU at 2.50/h started at 12:00 on 20 November by an account with `settings`; nothing since.
 async fn world(settings: impl FnOnce(EmailAddress) -> AlertSettings) -> World {
     let aws = e2e::local_aws().await;
@@ -81,37 +59,9 @@ async fn world(settings: impl FnOnce(EmailAddress) -> AlertSettings) -> World {
         .expect("identity");
     let events = aws_sdk_eventbridge::Client::new(&aws);
     let bus = format!("bus-{table}");
-    events
-        .create_event_bus()
-        .name(&bus)
-        .send()
-        .await
-        .expect("bus");
     let sqs = aws_sdk_sqs::Client::new(&aws);
-    let (bus_queue, bus_arn) = queue(&sqs, format!("events-{table}")).await;
-    let (sweep_queue, _) = queue(&sqs, format!("sweep-{table}")).await;
-    events
-        .put_rule()
-        .name("billing")
-        .event_bus_name(&bus)
-        .event_pattern(json!({"source": [billing_notify::EVENT_SOURCE]}).to_string())
-        .send()
-        .await
-        .expect("rule");
-    events
-        .put_targets()
-        .rule("billing")
-        .event_bus_name(&bus)
-        .targets(
-            aws_sdk_eventbridge::types::Target::builder()
-                .id("queue")
-                .arn(bus_arn)
-                .build()
-                .expect("target"),
-        )
-        .send()
-        .await
-        .expect("targets");
+    let bus_queue = e2e::bus::observed_bus(&events, &sqs, &bus).await;
+    let (sweep_queue, _) = e2e::bus::queue(&sqs, &format!("sweep-{table}")).await;
 
     let clock = Arc::new(FixedClock::at(at("2026-11-20T12:00:00Z")));
     let account = AccountId::parse(&format!("acct-{table}")).expect("account");
