@@ -1,6 +1,7 @@
 //! What each route the billing page calls costs, through the `billing-api` handler over DynamoDB
 //! (moto) and the Stripe fake: DynamoDB requests, their sequential round trips, and Stripe calls.
-//! docs/performance.md gives the same table; the summary never calls Stripe, even with a card saved.
+//! docs/performance.md gives the same table; the summary never calls Stripe, even with a card saved,
+//! and the platform's standing check costs two concurrent queries.
 
 use std::sync::Arc;
 
@@ -10,6 +11,7 @@ use billing_app::dashboard::Dashboard;
 use billing_app::events::UsageEvent;
 use billing_app::ingest::{IngestPolicy, UsageRecorder};
 use billing_app::payment_methods::PaymentMethods;
+use billing_app::payments::CustomerStore;
 use billing_app::store::UsageStore;
 use billing_dynamodb::DynamoDbStore;
 use billing_rules::calendar::Holidays;
@@ -54,6 +56,11 @@ async fn each_route_of_the_billing_page_costs_its_documented_requests_and_round_
     }
     let fake = stripe_fake::FakeStripe::start(0, None).expect("Stripe fake");
     e2e::billing::customer_with_card(&store, &fake, "acct-page", "pm_card_visa").await;
+    // What the webhook of the saved card records on our side (the standing check reads it).
+    store
+        .set_default_method(&e2e::billing::acct("acct-page"), Some("pm_card_visa"))
+        .await
+        .expect("default method");
     let api = BillingApi {
         methods: PaymentMethods::new(
             store.clone(),
@@ -71,15 +78,31 @@ async fn each_route_of_the_billing_page_costs_its_documented_requests_and_round_
     };
     // (route, DynamoDB requests, their sequential round trips, Stripe calls), as docs/performance.md.
     let expected = [
-        ("/v1/billing/summary", 4, 1, 0),
+        ("/v1/billing/summary", 5, 1, 0),
         ("/v1/billing/payment-method", 1, 1, 1),
         ("/v1/billing/usage?month=2026-11", 2, 1, 0),
         ("/v1/billing/invoices", 1, 1, 0),
         ("/v1/billing/alerts", 1, 1, 0),
+        ("/v1/billing/spend-limit", 1, 1, 0),
+        // The platform's check (IAM-signed): two concurrent queries, never Stripe.
+        (
+            "/v1/platform/accounts/acct-page/standing?hourly=2.50",
+            2,
+            1,
+            0,
+        ),
     ];
     let mut measured = Vec::new();
     for (target, ..) in expected {
-        let event = billing_api::http_api_event("GET", target, &[], None, "sub", Some("acct-page"));
+        let event = if target.starts_with("/v1/platform/") {
+            billing_api::platform_api_event(
+                "GET",
+                target,
+                "arn:aws:iam::000000000000:role/platform",
+            )
+        } else {
+            billing_api::http_api_event("GET", target, &[], None, "sub", Some("acct-page"))
+        };
         let request = lambda_http::request::from_str(&event.to_string()).expect("request");
         let before = (
             requests.count(),
@@ -96,11 +119,17 @@ async fn each_route_of_the_billing_page_costs_its_documented_requests_and_round_
             requests.round_trips() - before.1,
             fake.requests().len() - before.2,
         ));
-        if target == "/v1/billing/summary" {
-            let body: serde_json::Value = serde_json::from_slice(response.body()).expect("json");
+        let body: serde_json::Value = serde_json::from_slice(response.body()).expect("json");
+        if target == "/v1/billing/summary" || target.starts_with("/v1/platform/") {
             assert_eq!(
                 body["month_to_date"], "8.75",
-                "10 h of vm (1.25), 3 of gpu (7.50)"
+                "{target}: 10 h of vm (1.25), 3 of gpu (7.50)"
+            );
+        }
+        if target.starts_with("/v1/platform/") {
+            assert_eq!(
+                (body["allowed"].clone(), body["payment_method"].clone()),
+                (json!(true), json!(true))
             );
         }
     }

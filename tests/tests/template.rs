@@ -86,7 +86,8 @@ fn no_function_policy_grants_a_wildcard_action() {
 #[test]
 fn the_http_api_routes_are_exactly_the_documented_ones() {
     let t = template();
-    let mut routes: Vec<(String, String, bool)> = functions(&t)
+    // (path, method, authorizer): the API's default is the dashboard's JWT authorizer.
+    let mut routes: Vec<(String, String, String)> = functions(&t)
         .iter()
         .flat_map(|(_, r)| {
             r["Properties"]["Events"]
@@ -99,25 +100,43 @@ fn the_http_api_routes_are_exactly_the_documented_ones() {
                     (
                         p["Path"].as_str().unwrap_or_default().to_owned(),
                         p["Method"].as_str().unwrap_or_default().to_uppercase(),
-                        p["Auth"]["Authorizer"] == "NONE",
+                        p["Auth"]["Authorizer"]
+                            .as_str()
+                            .unwrap_or("DashboardJwt")
+                            .to_owned(),
                     )
                 })
                 .collect::<Vec<_>>()
         })
         .collect();
     routes.sort();
-    // Only Stripe's webhook goes without the JWT authorizer: its signature authenticates it.
-    let open: Vec<(String, String)> = routes
-        .iter()
-        .filter(|r| r.2)
-        .map(|(p, m, _)| (p.clone(), m.clone()))
-        .collect();
-    assert_eq!(open, [("/stripe/webhook".to_owned(), "POST".to_owned())]);
-    let deployed: Vec<(String, String)> = routes
-        .into_iter()
-        .filter(|r| !r.2)
-        .map(|(p, m, _)| (p, m))
-        .collect();
+    let with = |authorizer: &str| -> Vec<(String, String)> {
+        routes
+            .iter()
+            .filter(|r| r.2 == authorizer)
+            .map(|(p, m, _)| (p.clone(), m.clone()))
+            .collect()
+    };
+    // Only Stripe's webhook goes without an authorizer: its signature authenticates it. Only the
+    // platform's route takes IAM-signed requests, and a user's JWT never opens it.
+    assert_eq!(
+        with("NONE"),
+        [("/stripe/webhook".to_owned(), "POST".to_owned())]
+    );
+    assert_eq!(
+        with("AWS_IAM"),
+        [(
+            "/v1/platform/accounts/{account}/standing".to_owned(),
+            "GET".to_owned()
+        )]
+    );
+    assert_eq!(
+        t["Resources"]["BillingHttpApi"]["Properties"]["Auth"]["EnableIamAuthorizer"],
+        true
+    );
+    let mut deployed = with("DashboardJwt");
+    deployed.extend(with("AWS_IAM"));
+    deployed.sort();
     let doc: Value =
         serde_yaml::from_str(include_str!("../../docs/openapi.yaml")).expect("openapi.yaml");
     let mut documented: Vec<(String, String)> = doc["paths"]
@@ -130,6 +149,7 @@ fn the_http_api_routes_are_exactly_the_documented_ones() {
                 .into_iter()
                 .flatten()
                 .filter_map(|(m, _)| m.as_str().map(str::to_uppercase))
+                .filter(|m| m != "PARAMETERS")
                 .map(move |m| (path.clone(), m))
         })
         .collect();

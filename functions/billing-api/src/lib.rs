@@ -55,3 +55,14 @@ pub fn http_api_event(
     }
     event
 }
+
+/// An API Gateway HTTP API (payload 2.0) event, as the IAM authorizer passes on a request signed by
+/// the platform's role `caller` (an IAM ARN).
+pub fn platform_api_event(method: &str, target: &str, caller: &str) -> Value {
+    let mut event = http_api_event(method, target, &[], None, "", None);
+    event["requestContext"]["authorizer"] = json!({"iam": {
+        "accessKey": "ASIA0000000000000000", "accountId": "000000000000", "callerId": "AROA0000000000000000:platform",
+        "principalOrgId": null, "userArn": caller, "userId": "AROA0000000000000000:platform"
+    }});
+    event
+}

@@ -103,6 +103,43 @@ pub struct CreditsExpiring {
     pub currency: Currency,
 }
 
+/// The month to date reached the account's spend limit: the platform should stop starting
+/// resources for it (and may stop running ones; billing stops nothing).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SpendLimitReached {
+    /// Stable id (`<account>:<month>:spend-limit:<limit>`).
+    pub alert_id: String,
+    /// The account.
+    pub account_id: AccountId,
+    /// The month.
+    pub month: Month,
+    /// The limit reached.
+    pub limit: Decimal,
+    /// Month to date when it was noticed.
+    pub month_to_date: Decimal,
+    /// Currency of the amounts.
+    pub currency: Currency,
+}
+
+/// At the current rate the month to date reaches the spend limit within the hour.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SpendLimitApproaching {
+    /// Stable id (`<account>:<month>:spend-limit-approaching:<limit>`).
+    pub alert_id: String,
+    /// The account.
+    pub account_id: AccountId,
+    /// The month.
+    pub month: Month,
+    /// The limit.
+    pub limit: Decimal,
+    /// When it is reached if the running sessions keep running (to the second).
+    pub reaches_at: DateTime<Utc>,
+    /// Month to date now.
+    pub month_to_date: Decimal,
+    /// Currency of the amounts.
+    pub currency: Currency,
+}
+
 /// An event billing publishes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PlatformEvent {
@@ -116,6 +153,10 @@ pub enum PlatformEvent {
     CreditsExhausted(CreditsExhausted),
     /// `CreditsExpiring`.
     CreditsExpiring(CreditsExpiring),
+    /// `SpendLimitReached`.
+    SpendLimitReached(SpendLimitReached),
+    /// `SpendLimitApproaching`.
+    SpendLimitApproaching(SpendLimitApproaching),
 }
 
 impl PlatformEvent {
@@ -127,6 +168,8 @@ impl PlatformEvent {
             Self::CreditsLow(_) => "CreditsLow",
             Self::CreditsExhausted(_) => "CreditsExhausted",
             Self::CreditsExpiring(_) => "CreditsExpiring",
+            Self::SpendLimitReached(_) => "SpendLimitReached",
+            Self::SpendLimitApproaching(_) => "SpendLimitApproaching",
         }
     }
 
@@ -138,6 +181,8 @@ impl PlatformEvent {
             Self::CreditsLow(e) => serde_json::to_value(e),
             Self::CreditsExhausted(e) => serde_json::to_value(e),
             Self::CreditsExpiring(e) => serde_json::to_value(e),
+            Self::SpendLimitReached(e) => serde_json::to_value(e),
+            Self::SpendLimitApproaching(e) => serde_json::to_value(e),
         };
         value.unwrap_or_default()
     }
@@ -150,6 +195,8 @@ impl PlatformEvent {
             Self::CreditsLow(e) => &e.alert_id,
             Self::CreditsExhausted(e) => &e.alert_id,
             Self::CreditsExpiring(e) => &e.alert_id,
+            Self::SpendLimitReached(e) => &e.alert_id,
+            Self::SpendLimitApproaching(e) => &e.alert_id,
         }
     }
 }

@@ -9,7 +9,7 @@ use billing_rules::rating::PricedSession;
 use billing_rules::{Currency, Month};
 
 use crate::ids::AccountId;
-use crate::store::{MonthUsage, StoreError, UsageStore};
+use crate::store::{MonthUsage, SessionRecord, StoreError, UsageStore};
 
 /// An account's month at an instant.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -38,15 +38,26 @@ pub async fn month_figures<S: UsageStore>(
         store.open_sessions(account),
     )
     .await?;
+    Ok(estimate_figures(currency, month, recorded, &open, now))
+}
+
+/// The figures of a month from its recorded lines and the account's open sessions, as read.
+pub fn estimate_figures(
+    currency: Currency,
+    month: Month,
+    recorded: MonthUsage,
+    open: &[SessionRecord],
+    now: DateTime<Utc>,
+) -> MonthFigures {
     let open: Vec<PricedSession> = open
         .iter()
         .filter(|s| s.billed_through.is_none_or(|b| b < month))
         .filter_map(|s| s.priced())
         .collect();
     let estimate = estimate_month(currency, month, &recorded.lines, &open, now);
-    Ok(MonthFigures {
+    MonthFigures {
         recorded,
         open,
         estimate,
-    })
+    }
 }

@@ -22,6 +22,7 @@
 //!
 //! The money rules themselves live in `billing-rules`; this crate decides what to store.
 
+pub mod access;
 pub mod alerts;
 pub mod bus;
 pub mod clock;

@@ -8,17 +8,18 @@ use rust_decimal::Decimal;
 use std::collections::HashMap;
 
 use billing_app::alerts::sweep::RunningStore;
-use billing_app::alerts::{AlertKey, AlertOutcome, AlertSettings, AlertStore};
+use billing_app::alerts::{AlertKey, AlertOutcome, AlertSettings, AlertStore, SpendLimit};
 use billing_app::ids::AccountId;
 use billing_app::notify::EmailAddress;
 use billing_app::store::{AccountState, StoreError};
 use billing_rules::thresholds::Thresholds;
+use billing_rules::Currency;
 
 use crate::codec::Item;
 use crate::codec::{condition_held, ddb_err, n, req_s, s};
 use crate::keys::{
     account_pk, alert_sk, primary_key, running_pk, ACCOUNT_SK, ALERTS_SK, ALERT_PREFIX,
-    RUNNING_INDEX,
+    RUNNING_INDEX, SPEND_LIMIT_SK,
 };
 use crate::usage::parse_account;
 use crate::DynamoDbStore;
@@ -49,6 +50,20 @@ fn decimals(
 
 fn numbers(values: &Thresholds) -> AttributeValue {
     AttributeValue::L(values.values().iter().map(|t| n(t.normalize())).collect())
+}
+
+/// A spend-limit item's limit.
+pub(crate) fn parse_spend_limit(item: &Item, currency: Currency) -> Result<SpendLimit, StoreError> {
+    let corrupt = |problem: String| StoreError::Corrupt {
+        key: format!("{}/{SPEND_LIMIT_SK}", req_s(item, "PK").unwrap_or_default()),
+        problem,
+    };
+    let amount = item
+        .get("limit")
+        .and_then(|v| v.as_n().ok())
+        .and_then(|v| v.parse::<Decimal>().ok())
+        .ok_or_else(|| corrupt("no `limit` number".into()))?;
+    SpendLimit::parse(amount, currency).map_err(|e| corrupt(e.to_string()))
 }
 
 impl AlertStore for DynamoDbStore {
@@ -117,6 +132,29 @@ impl AlertStore for DynamoDbStore {
             .send()
             .await;
         condition_held(out).map(|_| ())
+    }
+
+    async fn spend_limit(&self, account: &AccountId) -> Result<Option<SpendLimit>, StoreError> {
+        self.get(&account_pk(account), SPEND_LIMIT_SK)
+            .await?
+            .map(|item| parse_spend_limit(&item, self.currency))
+            .transpose()
+    }
+
+    async fn save_spend_limit(
+        &self,
+        account: &AccountId,
+        limit: Option<&SpendLimit>,
+    ) -> Result<(), StoreError> {
+        let key = primary_key(&account_pk(account), SPEND_LIMIT_SK);
+        match limit {
+            Some(limit) => {
+                let mut item = key;
+                item.insert("limit".into(), n(limit.amount()));
+                self.put(item).await
+            }
+            None => self.delete(key).await,
+        }
     }
 
     async fn account(&self, account: &AccountId) -> Result<AccountState, StoreError> {

@@ -40,7 +40,7 @@ fn grant_item(account: &AccountId, g: &StoredGrant) -> Item {
     item
 }
 
-fn parse_grant(item: &Item) -> Result<StoredGrant, StoreError> {
+pub(crate) fn parse_grant(item: &Item) -> Result<StoredGrant, StoreError> {
     let kind = match req_s(item, "kind")? {
         "promotional" => GrantKind::Promotional,
         "paid" => GrantKind::Paid,

@@ -23,6 +23,17 @@ pub(crate) const RUNNING_INDEX: &str = "GSI4";
 
 pub(crate) const ACCOUNT_SK: &str = "ACCOUNT";
 pub(crate) const ALERTS_SK: &str = "ALERTS";
+/// An account's spend limit. Like the current standing, it sorts between the account item and its
+/// grants, so the platform's standing check reads all of them in one Query
+/// ([`SNAPSHOT_FROM`]..=[`SNAPSHOT_TO`]).
+pub(crate) const SPEND_LIMIT_SK: &str = "ACCOUNT#SPEND_LIMIT";
+/// An account's current standing (its history is `STANDING#<version>`).
+pub(crate) const STANDING_SK: &str = "ACCOUNT#STANDING";
+/// The sort-key range of an account's snapshot: the account item, its current standing and spend
+/// limit, alert settings and markers, collections and credit grants (nothing that grows with usage).
+pub(crate) const SNAPSHOT_FROM: &str = ACCOUNT_SK;
+/// Every `GRANT#…` key sorts below it (`$` follows `#`).
+pub(crate) const SNAPSHOT_TO: &str = "GRANT$";
 /// The sort key of both event markers, usage (`EVENT#..`) and Stripe (`STRIPE_EVENT#..`).
 pub(crate) const MARKER_SK: &str = "EVENT";
 pub(crate) const PRICES_PK: &str = "PRICES";
@@ -77,6 +88,26 @@ pub(crate) fn usage_sk(invoice_month: Month, usage_month: Month, service: &Servi
     format!("{}{usage_month}#{service}", usage_prefix(invoice_month))
 }
 
+/// `GSI1SK` of a usage line: the account's `GSI1` partition holds its open sessions and its usage
+/// lines, so one Query from [`month_lines_from`] returns a month's lines and every open session.
+/// A line key starts with `#`, which sorts before the digits every session key starts with.
+pub(crate) fn line_index_sk(
+    invoice_month: Month,
+    usage_month: Month,
+    service: &ServiceId,
+) -> String {
+    format!("#{}", usage_sk(invoice_month, usage_month, service))
+}
+
+/// Where an invoice month's lines start in `GSI1`: after them come later months' lines (none
+/// before the month ends) and the open sessions.
+pub(crate) fn month_lines_from(invoice_month: Month) -> String {
+    format!("#{}", usage_prefix(invoice_month))
+}
+
+/// Where the open sessions start in `GSI1` (their keys start with the year's digits).
+pub(crate) const OPEN_SESSIONS_FROM: &str = "0";
+
 pub(crate) fn price_sk(service: &ServiceId, effective_from: DateTime<Utc>) -> String {
     format!("PRICE#{service}#{}", time_s(effective_from))
 }
@@ -120,6 +151,23 @@ pub(crate) fn roster_sk(account: &AccountId) -> &str {
 
 pub(crate) fn stripe_event_pk(id: &str) -> String {
     format!("STRIPE_EVENT#{id}")
+}
+
+pub(crate) const COLLECTION_PREFIX: &str = "COLLECTION#";
+/// The prefix of an account's standing changes.
+pub(crate) const HISTORY_PREFIX: &str = "STANDING#";
+
+pub(crate) fn collection_sk(month: Month) -> String {
+    format!("{COLLECTION_PREFIX}{month}")
+}
+
+/// `GSI3PK` of a collection with a retry to come (a sparse use of the roster index).
+pub(crate) fn retry_pk(shard: u8) -> String {
+    format!("RETRY#{shard:02}")
+}
+
+pub(crate) fn history_sk(version: u64) -> String {
+    format!("{HISTORY_PREFIX}{version:010}")
 }
 
 #[cfg(test)]
@@ -174,6 +222,49 @@ mod tests {
         assert_eq!(roster_pk(7), "ROSTER#07");
         assert_eq!(roster_sk(&account), "acct-1");
         assert_eq!(stripe_event_pk("evt_1"), "STRIPE_EVENT#evt_1");
+    }
+
+    #[test]
+    fn the_snapshot_ranges_hold_what_the_standing_check_reads_and_nothing_that_grows() {
+        let session = SessionId::parse("s-1").expect("session");
+        let service = ServiceId::parse("gpu").expect("service");
+        let (nov, dec): (Month, Month) =
+            ("2026-11".parse().expect("m"), "2026-12".parse().expect("m"));
+        let t: DateTime<Utc> = "2026-11-05T10:00:00Z".parse().expect("time");
+        let within = |sk: &str| (SNAPSHOT_FROM..=SNAPSHOT_TO).contains(&sk);
+        for sk in [
+            ACCOUNT_SK,
+            STANDING_SK,
+            SPEND_LIMIT_SK,
+            ALERTS_SK,
+            &alert_sk(&AlertKey::Crossed {
+                month: dec,
+                threshold: Decimal::TEN,
+            }),
+            &collection_sk(nov),
+            &grant_sk("g-1"),
+            &grant_sk("~~~~"),
+        ] {
+            assert!(within(sk), "{sk} is read");
+        }
+        for sk in [
+            &ledger_sk(t, "g-1", "used"),
+            &invoice_sk(nov),
+            &session_sk(&session),
+            &history_sk(1),
+            &usage_sk(dec, dec, &service),
+        ] {
+            assert!(!within(sk), "{sk} is not read");
+        }
+        // In GSI1, from December's first line: December's lines and every open session, however
+        // early it started, but not November's lines.
+        let from = month_lines_from(dec);
+        assert!(line_index_sk(dec, nov, &service) >= from);
+        assert!(started_sk(t, &session) >= from);
+        assert!(line_index_sk(nov, nov, &service) < from);
+        // Open sessions alone: after every line.
+        assert!(line_index_sk(dec, dec, &service).as_str() < OPEN_SESSIONS_FROM);
+        assert!(started_sk(t, &session).as_str() >= OPEN_SESSIONS_FROM);
     }
 
     #[test]

@@ -32,6 +32,7 @@
 //! (`InvoiceStore`) and `invoicing` (`CustomerStore`, `InvoicingStore`, `RosterStore`,
 //! `PaymentEventLog`). `codec` writes and reads attribute values.
 
+mod access;
 mod alerts;
 mod codec;
 mod credits;
@@ -77,6 +78,18 @@ impl DynamoDbStore {
             .put_item()
             .table_name(&self.table)
             .set_item(Some(item))
+            .send()
+            .await
+            .map_err(ddb_err)?;
+        Ok(())
+    }
+
+    /// Deletes an item (absent is fine).
+    async fn delete(&self, key: Item) -> Result<(), StoreError> {
+        self.client
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(key))
             .send()
             .await
             .map_err(ddb_err)?;

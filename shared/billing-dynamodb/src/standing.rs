@@ -4,7 +4,7 @@
 //! | item | PK | SK | attributes |
 //! | --- | --- | --- | --- |
 //! | collection | `ACCOUNT#<a>` | `COLLECTION#<month>` | `month`, `failed_at`, `retries`, `next_at`, `last_method`, `version`; while a retry is to come: `GSI3PK = RETRY#<00..15>`, `GSI3SK = <next_at>#<a>` (a sparse use of the roster index) |
-//! | standing | `ACCOUNT#<a>` | `STANDING` | `standing`, `since`, `version` |
+//! | standing | `ACCOUNT#<a>` | `ACCOUNT#STANDING` | `standing`, `since`, `version` |
 //! | standing change | `ACCOUNT#<a>` | `STANDING#<version, 10 digits>` | `standing`, `at`, `reason` |
 
 use aws_sdk_dynamodb::types::{Put, TransactWriteItem};
@@ -22,23 +22,11 @@ use billing_rules::Month;
 use crate::codec::{
     condition_held, ddb_err, n, opt_time, req_month, req_s, req_u64, s, time_s, Item,
 };
-use crate::keys::{account_pk, primary_key, ROSTER_INDEX};
+use crate::keys::{
+    account_pk, collection_sk, history_sk, primary_key, retry_pk, COLLECTION_PREFIX,
+    HISTORY_PREFIX, ROSTER_INDEX, STANDING_SK,
+};
 use crate::DynamoDbStore;
-
-const COLLECTION_PREFIX: &str = "COLLECTION#";
-const STANDING_SK: &str = "STANDING";
-
-fn collection_sk(month: Month) -> String {
-    format!("{COLLECTION_PREFIX}{month}")
-}
-
-fn retry_pk(shard: u8) -> String {
-    format!("RETRY#{shard:02}")
-}
-
-fn history_sk(version: u64) -> String {
-    format!("{STANDING_SK}#{version:010}")
-}
 
 fn collection_item(account: &AccountId, c: &Collection) -> Item {
     let mut item = primary_key(&account_pk(account), &collection_sk(c.month));
@@ -72,39 +60,9 @@ fn parse_collection(item: &Item) -> Result<Collection, StoreError> {
     })
 }
 
-impl DynamoDbStore {
-    async fn query_prefix(
-        &self,
-        account: &AccountId,
-        prefix: &str,
-    ) -> Result<Vec<Item>, StoreError> {
-        let mut items = Vec::new();
-        let mut start = None;
-        loop {
-            let out = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .key_condition_expression("PK = :pk AND begins_with(SK, :prefix)")
-                .expression_attribute_values(":pk", s(account_pk(account)))
-                .expression_attribute_values(":prefix", s(prefix))
-                .set_exclusive_start_key(start)
-                .consistent_read(true)
-                .send()
-                .await
-                .map_err(ddb_err)?;
-            items.extend(out.items.unwrap_or_default());
-            match out.last_evaluated_key.filter(|k| !k.is_empty()) {
-                Some(k) => start = Some(k),
-                None => return Ok(items),
-            }
-        }
-    }
-}
-
 impl StandingStore for DynamoDbStore {
     async fn collections(&self, account: &AccountId) -> Result<Vec<Collection>, StoreError> {
-        self.query_prefix(account, COLLECTION_PREFIX)
+        self.account_items(account, COLLECTION_PREFIX)
             .await?
             .iter()
             .map(parse_collection)
@@ -242,15 +200,15 @@ impl StandingStore for DynamoDbStore {
         &self,
         account: &AccountId,
     ) -> Result<Vec<StandingChange>, StoreError> {
-        let prefix = format!("{STANDING_SK}#");
-        self.query_prefix(account, &prefix)
+        let prefix = HISTORY_PREFIX;
+        self.account_items(account, prefix)
             .await?
             .iter()
             .map(|item| {
                 let sk = req_s(item, "SK")?;
                 Ok(StandingChange {
                     version: sk
-                        .strip_prefix(&prefix)
+                        .strip_prefix(prefix)
                         .and_then(|v| v.parse().ok())
                         .ok_or_else(|| StoreError::Corrupt {
                             key: sk.to_owned(),
@@ -322,7 +280,7 @@ impl DueRetries for DynamoDbStore {
     }
 }
 
-fn parse_standing(item: &Item) -> Result<Standing, StoreError> {
+pub(crate) fn parse_standing(item: &Item) -> Result<Standing, StoreError> {
     let name = req_s(item, "standing")?;
     Standing::parse(name).ok_or_else(|| StoreError::Corrupt {
         key: req_s(item, "SK").unwrap_or_default().to_owned(),

@@ -25,8 +25,8 @@ use crate::codec::{
 };
 use crate::keys::{
     account_pk, marker_pk, open_pk, price_sk, primary_key, running_pk, session_of_sk, session_sk,
-    sessions_pk, started_sk, usage_prefix, ACCOUNT_SK, MARKER_SK, OPEN_INDEX, PRICES_PK,
-    SESSIONS_INDEX,
+    sessions_pk, started_sk, usage_prefix, ACCOUNT_SK, MARKER_SK, OPEN_INDEX, OPEN_SESSIONS_FROM,
+    PRICES_PK, SESSIONS_INDEX,
 };
 use crate::DynamoDbStore;
 
@@ -66,7 +66,7 @@ fn session_item(account: &AccountId, rec: &SessionRecord) -> Item {
     item
 }
 
-fn parse_session(item: &Item) -> Result<SessionRecord, StoreError> {
+pub(crate) fn parse_session(item: &Item) -> Result<SessionRecord, StoreError> {
     let sk = req_s(item, "SK")?;
     let session = session_of_sk(sk);
     let corrupt = |problem: String| StoreError::Corrupt {
@@ -95,6 +95,38 @@ fn parse_session(item: &Item) -> Result<SessionRecord, StoreError> {
 }
 
 /// The account item, read by every port; no item is an account with nothing recorded yet.
+/// A month's usage lines, as stored (in the table or in `GSI1`).
+pub(crate) fn parse_month_usage<'a>(
+    items: impl IntoIterator<Item = &'a Item>,
+) -> Result<MonthUsage, StoreError> {
+    let mut usage = MonthUsage::default();
+    for item in items {
+        let service =
+            ServiceId::parse(req_s(item, "service")?).map_err(|e| StoreError::Corrupt {
+                key: req_s(item, "SK").unwrap_or_default().to_owned(),
+                problem: e.to_string(),
+            })?;
+        usage.lines.push((
+            LineKey {
+                usage_month: req_month(item, "usage_month")?,
+                service,
+            },
+            UsageTotals {
+                hours: req_i64(item, "hours")?,
+                amount: req_decimal(item, "amount")?,
+            },
+        ));
+        for (name, _) in item.iter() {
+            if let Some(day) = parse_day_attr(name) {
+                usage
+                    .days
+                    .push(UsageSlice::day(day, req_decimal(item, name)?));
+            }
+        }
+    }
+    Ok(usage)
+}
+
 pub(crate) fn parse_account(item: Option<&Item>) -> Result<AccountState, StoreError> {
     let Some(item) = item else {
         return Ok(AccountState::default());
@@ -264,40 +296,18 @@ impl UsageStore for DynamoDbStore {
         let items = self
             .account_items(account, usage_prefix(invoice_month))
             .await?;
-        let mut usage = MonthUsage::default();
-        for item in &items {
-            let service =
-                ServiceId::parse(req_s(item, "service")?).map_err(|e| StoreError::Corrupt {
-                    key: req_s(item, "SK").unwrap_or_default().to_owned(),
-                    problem: e.to_string(),
-                })?;
-            usage.lines.push((
-                LineKey {
-                    usage_month: req_month(item, "usage_month")?,
-                    service,
-                },
-                UsageTotals {
-                    hours: req_i64(item, "hours")?,
-                    amount: req_decimal(item, "amount")?,
-                },
-            ));
-            for (name, _) in item.iter() {
-                if let Some(day) = parse_day_attr(name) {
-                    usage
-                        .days
-                        .push(UsageSlice::day(day, req_decimal(item, name)?));
-                }
-            }
-        }
-        Ok(usage)
+        parse_month_usage(&items)
     }
 
     async fn open_sessions(&self, account: &AccountId) -> Result<Vec<SessionRecord>, StoreError> {
         let items = self
             .query_all(
                 Some(OPEN_INDEX),
-                "GSI1PK = :open",
-                HashMap::from([(":open".to_owned(), s(open_pk(account)))]),
+                "GSI1PK = :open AND GSI1SK >= :sessions",
+                HashMap::from([
+                    (":open".to_owned(), s(open_pk(account))),
+                    (":sessions".to_owned(), s(OPEN_SESSIONS_FROM)),
+                ]),
                 false,
             )
             .await?;

@@ -1,4 +1,6 @@
-//! The account of a request: only ever the verified JWT claim, never the path, query or body.
+//! Who is calling. A dashboard route's account is only ever the verified JWT claim, never the path,
+//! query or body. A platform route is answered only for an IAM-signed request (API Gateway's IAM
+//! authorizer verified the signature and put the caller in the context).
 
 use billing_app::ids::AccountId;
 use lambda_http::request::RequestContext;
@@ -18,6 +20,18 @@ pub(crate) fn account_of(request: &Request, claim: &str) -> Result<AccountId, Ap
         .and_then(|jwt| jwt.claims.get(claim))
         .ok_or(ApiError::Unauthorized)?;
     AccountId::parse(value).map_err(|_| ApiError::Unauthorized)
+}
+
+/// The IAM caller (its ARN) of a platform route's request, or 403: a user's JWT is not enough.
+pub(crate) fn platform_caller(request: &Request) -> Result<String, ApiError> {
+    let Some(RequestContext::ApiGatewayV2(ctx)) = request.request_context_ref() else {
+        return Err(ApiError::Forbidden);
+    };
+    ctx.authorizer
+        .as_ref()
+        .and_then(|a| a.iam.as_ref())
+        .and_then(|iam| iam.user_arn.clone().or_else(|| iam.caller_id.clone()))
+        .ok_or(ApiError::Forbidden)
 }
 
 #[cfg(test)]

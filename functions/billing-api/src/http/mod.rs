@@ -2,7 +2,8 @@
 //! → a JSON response. Errors are problem documents (RFC 9457): 400 with a message the user can act on,
 //! 401 without a verified account claim, 404 for an unknown route, 405 for a wrong method; anything
 //! else is an opaque 500, logged once with its cause chain. The account never comes from the path,
-//! the query or the body.
+//! the query or the body — except on the platform's route (`/v1/platform/…`), which answers only
+//! IAM-signed requests (403 otherwise) and names the account it asks about in its path.
 //!
 //! [`handle`] finds the route in [`ROUTES`] (a wrong method is a 405 with `Allow`), reads the account
 //! (`auth`) and hands the request to its module in `routes`; `problem` turns every error into its
@@ -16,6 +17,7 @@ mod testing;
 
 use std::convert::Infallible;
 
+use billing_app::access::AccessStore;
 use billing_app::alerts::AlertStore;
 use billing_app::clock::Clock;
 use billing_app::credits::CreditStore;
@@ -38,7 +40,9 @@ pub const ROUTES: &[(&str, &[Method])] = &[
     ("/v1/billing/payment-method/checkout", &[Method::POST]),
     ("/v1/billing/payment-method/portal", &[Method::POST]),
     ("/v1/billing/alerts", &[Method::GET, Method::PUT]),
+    ("/v1/billing/spend-limit", &[Method::GET, Method::PUT]),
     ("/v1/account", &[Method::DELETE]),
+    (routes::platform::STANDING, &[Method::GET]),
 ];
 
 /// What the API serves: the dashboard, the payment method pages, and the name of the verified JWT
@@ -54,9 +58,15 @@ pub struct BillingApi<S, C, P> {
 }
 
 /// What the API's store does: everything the dashboard and the payment method pages read and write.
-pub trait ApiStore: UsageStore + CreditStore + AlertStore + InvoiceStore + CustomerStore {}
+pub trait ApiStore:
+    UsageStore + CreditStore + AlertStore + InvoiceStore + CustomerStore + AccessStore
+{
+}
 
-impl<S: UsageStore + CreditStore + AlertStore + InvoiceStore + CustomerStore> ApiStore for S {}
+impl<S: UsageStore + CreditStore + AlertStore + InvoiceStore + CustomerStore + AccessStore> ApiStore
+    for S
+{
+}
 
 /// Handles one request; never fails (errors are responses).
 pub async fn handle<S: ApiStore, C: Clock + Clone, P: Payments>(
@@ -71,13 +81,19 @@ async fn route<S: ApiStore, C: Clock + Clone, P: Payments>(
     request: &Request,
 ) -> Result<Response<Body>, ApiError> {
     let path = request.uri().path().trim_end_matches('/');
+    let platform_account = routes::platform::standing_account(path);
+    let route = platform_account.map_or(path, |_| routes::platform::STANDING);
     let (_, methods) = ROUTES
         .iter()
-        .find(|(p, _)| *p == path)
+        .find(|(p, _)| *p == route)
         .ok_or(ApiError::NotFound)?;
     if !methods.contains(request.method()) {
         let allow: Vec<&str> = methods.iter().map(Method::as_str).collect();
         return Err(ApiError::MethodNotAllowed(allow.join(", ")));
+    }
+    if let Some(account) = platform_account {
+        auth::platform_caller(request)?;
+        return routes::platform::standing(&api.dashboard, account, request).await;
     }
     let account = auth::account_of(request, &api.claim)?;
     let (dashboard, pages) = (&api.dashboard, &api.methods);
@@ -99,6 +115,12 @@ async fn route<S: ApiStore, C: Clock + Clone, P: Payments>(
         (Method::GET, "/v1/billing/alerts") => routes::alerts::get(dashboard, &account).await,
         (Method::PUT, "/v1/billing/alerts") => {
             routes::alerts::put(dashboard, &account, request).await
+        }
+        (Method::GET, "/v1/billing/spend-limit") => {
+            routes::spend_limit::get(dashboard, &account).await
+        }
+        (Method::PUT, "/v1/billing/spend-limit") => {
+            routes::spend_limit::put(dashboard, &account, request).await
         }
         (Method::DELETE, "/v1/account") => routes::account::delete(dashboard, &account).await,
         _ => Err(ApiError::NotFound),

@@ -1,5 +1,6 @@
 //! Errors as responses: `ApiError`, its one mapping to problem documents (RFC 9457), and JSON.
 
+use billing_app::access::AccessError;
 use billing_app::dashboard::DashboardError;
 use billing_app::payment_methods::PaymentMethodError;
 use billing_app::payments::PaymentsError;
@@ -17,8 +18,12 @@ pub(crate) enum ApiError {
     BadRequest(String),
     #[error("a verified account claim is required")]
     Unauthorized,
+    #[error("this route answers platform services only: sign the request with IAM (SigV4)")]
+    Forbidden,
     #[error("no such route")]
     NotFound,
+    #[error("{0}")]
+    UnknownAccount(String),
     #[error("method not allowed")]
     MethodNotAllowed(String),
     #[error("the payment processor is unavailable; please try again in a minute")]
@@ -30,8 +35,20 @@ pub(crate) enum ApiError {
 impl From<DashboardError> for ApiError {
     fn from(e: DashboardError) -> Self {
         match e {
-            DashboardError::BadCursor(_) => ApiError::BadRequest(e.to_string()),
+            DashboardError::BadCursor(_) | DashboardError::BadSpendLimit(_) => {
+                ApiError::BadRequest(e.to_string())
+            }
             other => ApiError::Internal(Box::new(other)),
+        }
+    }
+}
+
+impl From<AccessError> for ApiError {
+    fn from(e: AccessError) -> Self {
+        match e {
+            AccessError::UnknownAccount(_) => ApiError::UnknownAccount(e.to_string()),
+            AccessError::BadHourly(_) => ApiError::BadRequest(e.to_string()),
+            AccessError::Store(e) => ApiError::Internal(Box::new(e)),
         }
     }
 }
@@ -66,7 +83,9 @@ pub(crate) fn problem(e: &ApiError) -> Response<Body> {
     let (status, title) = match e {
         ApiError::BadRequest(_) => (StatusCode::BAD_REQUEST, "Bad request"),
         ApiError::Unauthorized => (StatusCode::UNAUTHORIZED, "Unauthorized"),
+        ApiError::Forbidden => (StatusCode::FORBIDDEN, "Forbidden"),
         ApiError::NotFound => (StatusCode::NOT_FOUND, "Not found"),
+        ApiError::UnknownAccount(_) => (StatusCode::NOT_FOUND, "Unknown account"),
         ApiError::MethodNotAllowed(_) => (StatusCode::METHOD_NOT_ALLOWED, "Method not allowed"),
         ApiError::Unavailable(cause) => {
             error!(error = %cause, "payment processor unavailable");

@@ -53,6 +53,16 @@ pub(crate) fn request(
     lambda_http::request::from_str(&event.to_string()).expect("request")
 }
 
+/// A request signed by the platform's IAM role.
+pub(crate) fn platform_request(target: &str) -> Request {
+    let event = crate::platform_api_event(
+        "GET",
+        target,
+        "arn:aws:sts::000000000000:assumed-role/platform/scheduler",
+    );
+    lambda_http::request::from_str(&event.to_string()).expect("request")
+}
+
 pub(crate) fn openapi() -> serde_yaml::Value {
     serde_yaml::from_str(include_str!("../../../../docs/openapi.yaml"))
         .expect("openapi.yaml parses")

@@ -4,7 +4,11 @@ use billing_rules::credits::CreditGrant;
 use billing_rules::forecast::MonthInput;
 use billing_rules::{Currency, Month};
 
-use super::{alert_email, due_alerts, AlertError, AlertKey, AlertOutcome, AlertStore};
+use futures_util::future::try_join;
+
+use super::{
+    alert_email, due_alerts, spend_limit_alerts, AlertError, AlertKey, AlertOutcome, AlertStore,
+};
 use crate::bus::PlatformEvent;
 use crate::clock::Clock;
 use crate::credits::CreditStore;
@@ -56,13 +60,19 @@ where
     }
 
     /// Sends every alert the account's figures make due now that was not sent yet; returns the
-    /// alerts sent now. An account without alert settings, deleted, or whose address the mail
-    /// service refused, is not alerted.
+    /// alerts sent now. A deleted account is not alerted. Cost and credit alerts need alert
+    /// settings whose address the mail service did not refuse; spend-limit events go to the
+    /// platform whatever the address (emailed too when there is one that works).
     pub async fn check(&self, account: &AccountId) -> Result<Vec<AlertKey>, AlertError> {
-        let Some(settings) = self.store.alert_settings(account).await? else {
-            return Ok(Vec::new());
-        };
-        if settings.refused.is_some() || self.store.account(account).await?.deleted_at.is_some() {
+        let (settings, limit) = try_join(
+            self.store.alert_settings(account),
+            self.store.spend_limit(account),
+        )
+        .await?;
+        let settings = settings.filter(|s| s.refused.is_none());
+        if settings.is_none() && limit.is_none()
+            || self.store.account(account).await?.deleted_at.is_some()
+        {
             return Ok(Vec::new());
         }
         let now = self.clock.now();
@@ -82,7 +92,11 @@ where
             recorded_days: &figures.recorded.days,
             open: &figures.open,
         };
-        let due = due_alerts(account, &settings, &month, &grants, now);
+        let mut due = settings
+            .as_ref()
+            .map(|s| due_alerts(account, s, &month, &grants, now))
+            .unwrap_or_default();
+        due.extend(limit.and_then(|l| spend_limit_alerts(account, l, &month, now)));
         if due.is_empty() {
             return Ok(Vec::new());
         }
@@ -92,7 +106,10 @@ where
             if claimed.contains(&key.id()) || !self.store.claim_alert(account, &key).await? {
                 continue;
             }
-            match self.notify(&settings.email, &event).await {
+            match self
+                .notify(settings.as_ref().map(|s| &s.email), &event)
+                .await
+            {
                 Ok(()) => {
                     self.store
                         .finish_alert(account, &key, AlertOutcome::Sent)
@@ -117,10 +134,19 @@ where
         Ok(sent)
     }
 
-    async fn notify(&self, to: &EmailAddress, event: &PlatformEvent) -> Result<(), NotifyError> {
+    async fn notify(
+        &self,
+        to: Option<&EmailAddress>,
+        event: &PlatformEvent,
+    ) -> Result<(), NotifyError> {
         self.publisher.publish(event).await?;
-        self.mailer
-            .send(&alert_email(to, event, &self.billing_page))
-            .await
+        match to {
+            Some(to) => {
+                self.mailer
+                    .send(&alert_email(to, event, &self.billing_page))
+                    .await
+            }
+            None => Ok(()),
+        }
     }
 }

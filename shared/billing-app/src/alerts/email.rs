@@ -113,6 +113,47 @@ pub fn alert_email(to: &EmailAddress, event: &PlatformEvent, billing_page: &str)
                 )],
             )
         }
+        PlatformEvent::SpendLimitReached(e) => {
+            let c = e.currency;
+            (
+                format!(
+                    "Your {} costs reached your spend limit of {} {c}",
+                    e.month,
+                    amount(e.limit)
+                ),
+                vec![
+                    format!(
+                        "Your month-to-date cost for {} is {} {c}, which reached the spend limit \
+                         of {} {c} you set.",
+                        e.month,
+                        e.month_to_date,
+                        amount(e.limit)
+                    ),
+                    "New resources may not start until you raise the limit or the month ends. \
+                     Resources still running keep being billed until they stop."
+                        .to_owned(),
+                ],
+            )
+        }
+        PlatformEvent::SpendLimitApproaching(e) => {
+            let c = e.currency;
+            (
+                format!(
+                    "Your {} costs will reach your spend limit of {} {c} at {}",
+                    e.month,
+                    amount(e.limit),
+                    when(e.reaches_at)
+                ),
+                vec![format!(
+                    "Your month-to-date cost for {} is {} {c}. If your running resources keep \
+                     running, it reaches the spend limit of {} {c} you set on {}.",
+                    e.month,
+                    e.month_to_date,
+                    amount(e.limit),
+                    when(e.reaches_at)
+                )],
+            )
+        }
     };
     let link = "See the details and manage alerts on your billing page";
     let mut text = paragraphs.join("\n\n");

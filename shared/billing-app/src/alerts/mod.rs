@@ -14,6 +14,7 @@
 mod check;
 mod due;
 mod email;
+mod limit;
 pub mod sweep;
 
 use std::future::Future;
@@ -31,6 +32,7 @@ use crate::store::{AccountState, StoreError};
 pub use check::CostAlerts;
 pub use due::due_alerts;
 pub use email::alert_email;
+pub use limit::{spend_limit_alerts, SpendLimit, SpendLimitError, APPROACHING_WITHIN};
 
 /// Where and when to alert.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -92,6 +94,20 @@ pub enum AlertKey {
         /// The month.
         month: Month,
     },
+    /// The month to date reached the spend limit (a new limit is a new alert).
+    SpendLimitReached {
+        /// The month.
+        month: Month,
+        /// The limit.
+        limit: Decimal,
+    },
+    /// The month to date reaches the spend limit within the hour at the current rate.
+    SpendLimitApproaching {
+        /// The month.
+        month: Month,
+        /// The limit.
+        limit: Decimal,
+    },
     /// A grant with an unused balance expires within a week.
     CreditsExpiring {
         /// The grant.
@@ -113,6 +129,12 @@ impl AlertKey {
                 format!("{month}:credits-low:{}", level.normalize())
             }
             Self::CreditsExhausted { month } => format!("{month}:credits-exhausted"),
+            Self::SpendLimitReached { month, limit } => {
+                format!("{month}:spend-limit:{}", limit.normalize())
+            }
+            Self::SpendLimitApproaching { month, limit } => {
+                format!("{month}:spend-limit-approaching:{}", limit.normalize())
+            }
             Self::CreditsExpiring { grant, .. } => format!("credits-expiring:{grant}"),
         }
     }
@@ -123,7 +145,9 @@ impl AlertKey {
             Self::Crossed { month, .. }
             | Self::Forecast { month, .. }
             | Self::CreditsLow { month, .. }
-            | Self::CreditsExhausted { month } => month.end(),
+            | Self::CreditsExhausted { month }
+            | Self::SpendLimitReached { month, .. }
+            | Self::SpendLimitApproaching { month, .. } => month.end(),
             Self::CreditsExpiring { expires_at, .. } => *expires_at,
         }
     }
@@ -159,6 +183,19 @@ pub trait AlertStore: Send + Sync {
         &self,
         account: &AccountId,
         reason: &str,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// The account's monthly spend limit, if it set one.
+    fn spend_limit(
+        &self,
+        account: &AccountId,
+    ) -> impl Future<Output = Result<Option<SpendLimit>, StoreError>> + Send;
+
+    /// Sets (`Some`) or removes (`None`) the account's spend limit.
+    fn save_spend_limit(
+        &self,
+        account: &AccountId,
+        limit: Option<&SpendLimit>,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
     /// What billing knows of the account.

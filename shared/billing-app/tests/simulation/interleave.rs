@@ -11,7 +11,7 @@ use std::task::Poll;
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 
-use billing_app::alerts::{AlertKey, AlertOutcome, AlertSettings, AlertStore};
+use billing_app::alerts::{AlertKey, AlertOutcome, AlertSettings, AlertStore, SpendLimit};
 use billing_app::credits::{
     CreditStore, GrantError, LedgerEntry, NewGrant, Revocation, StoredGrant,
 };
@@ -219,6 +219,18 @@ impl AlertStore for YieldingStore {
     async fn record_refusal(&self, account: &AccountId, reason: &str) -> Result<(), StoreError> {
         self.yields.point().await;
         self.inner.record_refusal(account, reason).await
+    }
+    async fn spend_limit(&self, account: &AccountId) -> Result<Option<SpendLimit>, StoreError> {
+        self.yields.point().await;
+        self.inner.spend_limit(account).await
+    }
+    async fn save_spend_limit(
+        &self,
+        account: &AccountId,
+        limit: Option<&SpendLimit>,
+    ) -> Result<(), StoreError> {
+        self.yields.point().await;
+        self.inner.save_spend_limit(account, limit).await
     }
     async fn account(&self, account: &AccountId) -> Result<AccountState, StoreError> {
         self.yields.point().await;

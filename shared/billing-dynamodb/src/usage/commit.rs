@@ -14,7 +14,8 @@ use billing_rules::Month;
 use super::{invoicing_version_condition, session_item};
 use crate::codec::{day_attr, ddb_err, n, s, time_s};
 use crate::keys::{
-    account_pk, marker_pk, primary_key, roster_pk, roster_sk, usage_sk, ACCOUNT_SK, MARKER_SK,
+    account_pk, line_index_sk, marker_pk, open_pk, primary_key, roster_pk, roster_sk, usage_sk,
+    ACCOUNT_SK, MARKER_SK,
 };
 use crate::DynamoDbStore;
 
@@ -165,16 +166,19 @@ impl DynamoDbStore {
         );
 
         for inc in &commit.usage {
-            let sk = usage_sk(inc.invoice_month, inc.line.usage_month, &inc.line.service);
+            let (invoice_month, usage_month) = (inc.invoice_month, inc.line.usage_month);
+            let sk = usage_sk(invoice_month, usage_month, &inc.line.service);
             let mut adds = vec!["hours :hours".to_owned(), "amount :amount".to_owned()];
             let mut names = HashMap::new();
             let mut values = HashMap::from([
                 (":hours".to_owned(), n(inc.totals.hours)),
                 (":amount".to_owned(), n(inc.totals.amount)),
                 (":service".to_owned(), s(inc.line.service.as_str())),
+                (":usage_month".to_owned(), s(usage_month.to_string())),
+                (":gsi1pk".to_owned(), s(open_pk(&commit.account))),
                 (
-                    ":usage_month".to_owned(),
-                    s(inc.line.usage_month.to_string()),
+                    ":gsi1sk".to_owned(),
+                    s(line_index_sk(invoice_month, usage_month, &inc.line.service)),
                 ),
             ]);
             for (i, (day, amount)) in inc.days.iter().enumerate() {
@@ -186,7 +190,8 @@ impl DynamoDbStore {
                 .table_name(&self.table)
                 .set_key(Some(primary_key(&pk, &sk)))
                 .update_expression(format!(
-                    "ADD {} SET service = :service, usage_month = :usage_month",
+                    "ADD {} SET service = :service, usage_month = :usage_month, \
+                     GSI1PK = :gsi1pk, GSI1SK = :gsi1sk",
                     adds.join(", ")
                 ))
                 .set_expression_attribute_names((!names.is_empty()).then_some(names))

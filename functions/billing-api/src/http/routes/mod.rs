@@ -4,5 +4,7 @@ pub(crate) mod account;
 pub(crate) mod alerts;
 pub(crate) mod invoices;
 pub(crate) mod payment_method;
+pub(crate) mod platform;
+pub(crate) mod spend_limit;
 pub(crate) mod summary;
 pub(crate) mod usage;

@@ -5,7 +5,7 @@ use rust_decimal::Decimal;
 
 use super::MemoryStore;
 use crate::alerts::sweep::RunningStore;
-use crate::alerts::{AlertKey, AlertOutcome, AlertSettings, AlertStore};
+use crate::alerts::{AlertKey, AlertOutcome, AlertSettings, AlertStore, SpendLimit};
 use crate::credits::{CreditStore, GrantError, LedgerEntry, NewGrant, Revocation, StoredGrant};
 use crate::ids::AccountId;
 use crate::invoicing::roster::roster_shard;
@@ -28,6 +28,23 @@ impl AlertStore for MemoryStore {
         self.state()
             .alerts
             .insert(account.clone(), settings.clone());
+        Ok(())
+    }
+
+    async fn spend_limit(&self, account: &AccountId) -> Result<Option<SpendLimit>, StoreError> {
+        Ok(self.state().spend_limits.get(account).copied())
+    }
+
+    async fn save_spend_limit(
+        &self,
+        account: &AccountId,
+        limit: Option<&SpendLimit>,
+    ) -> Result<(), StoreError> {
+        let mut st = self.state();
+        match limit {
+            Some(l) => st.spend_limits.insert(account.clone(), *l),
+            None => st.spend_limits.remove(account),
+        };
         Ok(())
     }
 

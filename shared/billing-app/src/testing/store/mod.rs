@@ -13,7 +13,7 @@ use billing_rules::pricing::PriceList;
 use billing_rules::rating::{LineKey, UsageTotals};
 use billing_rules::{Currency, Month, ServiceId};
 
-use crate::alerts::{AlertOutcome, AlertSettings};
+use crate::alerts::{AlertOutcome, AlertSettings, SpendLimit};
 use crate::credits::{LedgerEntry, StoredGrant};
 use crate::ids::{AccountId, EventId, SessionId};
 use crate::invoices::InvoiceRecord;
@@ -22,6 +22,7 @@ use crate::store::{
     UsageContext, UsageStore,
 };
 
+mod access;
 mod accounts;
 mod invoicing;
 mod standing;
@@ -36,6 +37,7 @@ struct State {
     markers: HashSet<(AccountId, EventId)>,
     lines: BTreeMap<(AccountId, Month, LineKey), LineState>,
     alerts: HashMap<AccountId, AlertSettings>,
+    spend_limits: HashMap<AccountId, SpendLimit>,
     /// `None` while being sent.
     alert_marks: HashMap<(AccountId, String), Option<AlertOutcome>>,
     grants: BTreeMap<(AccountId, String), StoredGrant>,

@@ -2,10 +2,9 @@
 //! comes from the rules' `estimate_month` and `allocate_credits`, the same functions the alerts and
 //! the invoice use, over the per-month usage lines: a constant number of store reads per call.
 
-use chrono::{DateTime, NaiveDate, Utc};
-use futures_util::future::try_join3;
+use chrono::NaiveDate;
+use futures_util::future::try_join4;
 use rust_decimal::Decimal;
-use serde::Serialize;
 
 use billing_rules::calendar::{first_business_day, Holidays};
 use billing_rules::credits::{
@@ -13,106 +12,26 @@ use billing_rules::credits::{
 };
 use billing_rules::estimate::open_session_days;
 use billing_rules::forecast::{runway, MonthInput};
-use billing_rules::rating::{slot_count, RatedLine, UsageTotals};
+use billing_rules::rating::{slot_count, UsageTotals};
 use billing_rules::usage::{billed_hours, hours_in_window};
-use billing_rules::ServiceId;
 use billing_rules::{Currency, Month};
 
-use crate::alerts::{AlertSettings, AlertStore};
+use crate::access::{check_access, AccessDecision, AccessError, AccessStore};
+use crate::alerts::{AlertSettings, AlertStore, SpendLimit, SpendLimitError};
 use crate::clock::Clock;
 use crate::credits::CreditStore;
 use crate::events::{UsageChange, UsageEvent};
 use crate::figures::{month_figures, MonthFigures};
-use crate::ids::{AccountId, EventId, ResourceId, SessionId};
+use crate::ids::{AccountId, EventId};
 use crate::ingest::{IngestError, UsageRecorder};
 use crate::invoices::{InvoiceRecord, InvoiceStatus, InvoiceStore};
 use crate::store::{SessionCursor, StoreError, UsageStore};
 
-/// Credits now, and after this month's projected usage.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct CreditsView {
-    /// The unexpired balance now.
-    pub remaining: Decimal,
-    /// What it will be once this month's projected usage is paid from it.
-    pub remaining_after_month: Decimal,
-    /// When they run out if the running sessions keep running (over this month and the next
-    /// twelve); `null` when nothing is left or they last past that.
-    pub runs_out_at: Option<DateTime<Utc>>,
-}
+mod views;
 
-/// The billing page's summary.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Summary {
-    /// Currency of every amount.
-    pub currency: Currency,
-    /// The current month.
-    pub month: Month,
-    /// When the figures were computed.
-    pub as_of: DateTime<Utc>,
-    /// Credits.
-    pub credits: CreditsView,
-    /// Every hour started this month, open sessions included.
-    pub month_to_date: Decimal,
-    /// If open sessions keep running to the month's end.
-    pub projected_month_end: Decimal,
-    /// Month to date by service.
-    pub usage_by_service: Vec<RatedLine>,
-    /// When this month will be charged (its first business day of next month).
-    pub next_charge_date: NaiveDate,
-    /// Alert settings, if any.
-    pub alerts: Option<AlertsView>,
-}
-
-/// Alert settings as shown.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct AlertsView {
-    /// Who is alerted.
-    pub email: String,
-    /// Thresholds, ascending.
-    pub thresholds: Vec<Decimal>,
-    /// Whether a threshold the projection will reach is forecast, with the instant it will.
-    pub forecast: bool,
-    /// Credit balance levels, ascending.
-    pub low_balance: Vec<Decimal>,
-    /// Why the mail service refused the address, if it did: alerts are paused until it changes.
-    pub refused: Option<String>,
-}
-
-impl From<AlertSettings> for AlertsView {
-    fn from(s: AlertSettings) -> Self {
-        Self {
-            email: s.email.to_string(),
-            thresholds: s.thresholds.values().to_vec(),
-            forecast: s.forecast,
-            low_balance: s.low_balance.values().to_vec(),
-            refused: s.refused,
-        }
-    }
-}
-
-/// A month's usage by service.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct UsageReport {
-    /// Currency.
-    pub currency: Currency,
-    /// The month (invoice month: adjustment lines name their own month).
-    pub month: Month,
-    /// Lines by service.
-    pub lines: Vec<RatedLine>,
-    /// Their sum.
-    pub total: Decimal,
-    /// The month's usage per UTC day, each day rounded on its own (the total rounds once, per line).
-    pub by_day: Vec<DayUsage>,
-}
-
-/// One day's usage (every service).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct DayUsage {
-    /// The UTC day.
-    pub date: NaiveDate,
-    /// The amount of the hours that started that day, rounded to the currency's minor unit.
-    pub amount: Decimal,
-}
+pub use views::{
+    AlertsView, CreditsView, DayUsage, Deletion, SessionLine, SessionsPage, Summary, UsageReport,
+};
 
 /// Day amounts summed per day of `month` (others dropped), then rounded, oldest day first.
 fn usage_by_day(
@@ -135,61 +54,6 @@ fn usage_by_day(
         .collect()
 }
 
-/// One session of a month's detail.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct SessionLine {
-    /// The session.
-    pub session: SessionId,
-    /// The resource it ran on.
-    pub resource: ResourceId,
-    /// The service.
-    pub service: ServiceId,
-    /// Start.
-    pub started_at: DateTime<Utc>,
-    /// Stop; `null` while it runs.
-    pub stopped_at: Option<DateTime<Utc>>,
-    /// Whole minutes run (to now while it runs).
-    pub minutes: i64,
-    /// Billed hours of the whole session (so far while it runs).
-    pub billed_hours: u64,
-    /// Of those, the hours that started in the month.
-    pub month_hours: u64,
-    /// The hourly price, fixed at the start.
-    pub hourly_price: Decimal,
-    /// `month_hours × hourly_price`, exact (invoice lines round once, per service).
-    pub month_amount: Decimal,
-}
-
-/// A page of a month's sessions, oldest start first.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct SessionsPage {
-    /// Currency.
-    pub currency: Currency,
-    /// The month.
-    pub month: Month,
-    /// The sessions with hours in the month.
-    pub sessions: Vec<SessionLine>,
-    /// Pass as `cursor` for the next page; `null` on the last page.
-    pub next_cursor: Option<String>,
-}
-
-/// What deleting an account did, and what is still due.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Deletion {
-    /// When the account was deleted (the first deletion, if repeated).
-    pub deleted_at: DateTime<Utc>,
-    /// Sessions closed at that instant.
-    pub sessions_closed: usize,
-    /// Usage of the current month, billed by the normal cycle.
-    pub usage_to_be_billed: Decimal,
-    /// Invoices still open or failed, still due.
-    pub unpaid_invoices: Decimal,
-    /// When the final bill is charged.
-    pub final_charge_date: NaiveDate,
-    /// Currency.
-    pub currency: Currency,
-}
-
 /// A dashboard request failed.
 #[derive(Debug, thiserror::Error)]
 pub enum DashboardError {
@@ -199,6 +63,9 @@ pub enum DashboardError {
     /// Closing a session failed.
     #[error("a running session could not be closed")]
     Ingest(#[from] IngestError),
+    /// Not a spend limit.
+    #[error(transparent)]
+    BadSpendLimit(#[from] SpendLimitError),
     /// A page cursor that this API did not give out.
     #[error("`{0}` is not a cursor from a previous page")]
     BadCursor(String),
@@ -242,10 +109,11 @@ where
         let now = self.clock.now();
         let month = Month::of(now);
         // Independent reads, concurrently: one round trip's wait instead of one per read.
-        let (figures, grants, alerts) = try_join3(
+        let (figures, grants, alerts, limit) = try_join4(
             month_figures(self.store(), self.currency, account, month, now),
             self.store().grants(account),
             self.store().alert_settings(account),
+            self.store().spend_limit(account),
         )
         .await?;
         let MonthFigures {
@@ -282,6 +150,7 @@ where
             usage_by_service: e.month_to_date,
             next_charge_date: first_business_day(month.next(), &self.holidays),
             alerts: alerts.map(AlertsView::from),
+            spend_limit: limit.map(SpendLimit::amount),
         })
     }
 
@@ -376,6 +245,50 @@ where
         account: &AccountId,
     ) -> Result<Option<AlertSettings>, DashboardError> {
         Ok(self.store().alert_settings(account).await?)
+    }
+
+    /// The spend limit, if set.
+    pub async fn spend_limit(
+        &self,
+        account: &AccountId,
+    ) -> Result<Option<SpendLimit>, DashboardError> {
+        Ok(self.store().spend_limit(account).await?)
+    }
+
+    /// Sets (or, with `None`, removes) the monthly spend limit; an amount that is not a limit in
+    /// the account's currency changes nothing.
+    pub async fn set_spend_limit(
+        &self,
+        account: &AccountId,
+        amount: Option<Decimal>,
+    ) -> Result<Option<SpendLimit>, DashboardError> {
+        let limit = amount
+            .map(|a| SpendLimit::parse(a, self.currency))
+            .transpose()?;
+        self.store()
+            .save_spend_limit(account, limit.as_ref())
+            .await?;
+        Ok(limit)
+    }
+
+    /// The platform's question (not the account's): may it start usage costing `hourly` an hour
+    /// now? See [`crate::access`].
+    pub async fn access(
+        &self,
+        account: &AccountId,
+        hourly: Decimal,
+    ) -> Result<AccessDecision, AccessError>
+    where
+        S: AccessStore,
+    {
+        check_access(
+            self.store(),
+            self.currency,
+            account,
+            hourly,
+            self.clock.now(),
+        )
+        .await
     }
 
     /// Replaces the alert settings.
