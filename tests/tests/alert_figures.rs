@@ -3,7 +3,7 @@
 
 use billing_app::bus::{
     CostThresholdCrossed, CostThresholdForecast, CreditsExhausted, CreditsExpiring, CreditsLow,
-    PlatformEvent,
+    PlatformEvent, SpendLimitApproaching, SpendLimitReached,
 };
 use billing_app::dashboard::Dashboard;
 use billing_app::ingest::{IngestPolicy, UsageRecorder};
@@ -109,6 +109,29 @@ fn every_alert_sample_is_what_billing_publishes() {
                 grant_id: "promo".into(),
                 expires_at: at("2026-11-25T00:00:00Z"),
                 unused: d("7.50"),
+                currency: usd,
+            }),
+        ),
+        (
+            "alert-spend-limit-approaching.json",
+            PlatformEvent::SpendLimitApproaching(SpendLimitApproaching {
+                alert_id: "acct-demo:2026-11:spend-limit-approaching:20".into(),
+                account_id: account.clone(),
+                month,
+                limit: d("20"),
+                reaches_at: at("2026-11-20T19:00:01Z"),
+                month_to_date: d("17.50"),
+                currency: usd,
+            }),
+        ),
+        (
+            "alert-spend-limit-reached.json",
+            PlatformEvent::SpendLimitReached(SpendLimitReached {
+                alert_id: "acct-demo:2026-11:spend-limit:20".into(),
+                account_id: account.clone(),
+                month,
+                limit: d("20"),
+                month_to_date: d("20.00"),
                 currency: usd,
             }),
         ),

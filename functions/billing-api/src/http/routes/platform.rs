@@ -112,6 +112,19 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn the_sample_event_is_answered_as_the_iam_authorizer_passes_it() {
+        let f = dashboard().await;
+        let sample = lambda_http::request::from_str(include_str!(
+            "../../../../../events/api-platform-standing.json"
+        ))
+        .expect("fixture");
+        let (status, _, body) = call(&f, sample).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(json(&body)["account_id"], "acct-demo");
+        assert_eq!(json(&body)["hourly"], "2.50");
+    }
+
+    #[tokio::test]
     async fn bad_input_is_a_clear_4xx() {
         let f = dashboard().await;
         for (path, status, why) in [
