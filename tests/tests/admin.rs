@@ -478,3 +478,45 @@ async fn credits_are_granted_listed_and_revoked_with_who_and_why() {
     .expect_err("unknown grant");
     assert!(err.to_string().contains("no grant `nope`"), "{err}");
 }
+
+#[tokio::test]
+async fn a_spend_limit_is_validated_set_shown_and_cleared() {
+    let ctx = context().await;
+    let set = |limit: &'static str| {
+        let ctx = &ctx;
+        async move {
+            admin(
+                ctx,
+                &["alerts", "spend-limit", "--account", "a2", "--limit", limit],
+            )
+            .await
+        }
+    };
+    let out = set("250.50").await.expect("set");
+    assert!(
+        out.contains("a2: no alerts; spend limit 250.5 USD"),
+        "{out}"
+    );
+    let err = set("10.001").await.expect_err("sub-cent");
+    assert!(
+        err.to_string()
+            .contains("--limit: a spend limit is in whole cents"),
+        "{err}"
+    );
+    let err = set("0").await.expect_err("zero");
+    assert!(err.to_string().contains("positive"), "{err}");
+    let shown = admin(&ctx, &["alerts", "show", "--account", "a2"])
+        .await
+        .expect("show");
+    assert!(
+        shown.contains("spend limit 250.5 USD"),
+        "the refused values changed nothing: {shown}"
+    );
+    let out = admin(
+        &ctx,
+        &["alerts", "spend-limit", "--account", "a2", "--clear"],
+    )
+    .await
+    .expect("clear");
+    assert!(out.contains("no spend limit"), "{out}");
+}

@@ -1,11 +1,12 @@
-//! `alerts`: an account's alert email, monthly cost thresholds, forecast opt-in and credit levels.
+//! `alerts`: an account's alert email, monthly cost thresholds, forecast opt-in and credit levels,
+//! and its monthly spend limit.
 
 use std::io::Write;
 
 use clap::Subcommand;
 use rust_decimal::Decimal;
 
-use billing_app::alerts::{AlertSettings, AlertStore};
+use billing_app::alerts::{AlertSettings, AlertStore, SpendLimit};
 use billing_app::ids::AccountId;
 use billing_app::notify::EmailAddress;
 use billing_rules::thresholds::Thresholds;
@@ -33,7 +34,19 @@ pub enum AlertsCommand {
         #[arg(long = "low-balance")]
         low_balance: Vec<Decimal>,
     },
-    /// Shows the alerts of an account.
+    /// Sets (`--limit`) or removes (`--clear`) the monthly spend limit of an account.
+    SpendLimit {
+        /// The account.
+        #[arg(long)]
+        account: String,
+        /// The limit, in whole cents of the currency.
+        #[arg(long, required_unless_present = "clear", conflicts_with = "clear")]
+        limit: Option<Decimal>,
+        /// Remove the limit.
+        #[arg(long)]
+        clear: bool,
+    },
+    /// Shows the alerts and the spend limit of an account.
     Show {
         /// The account.
         #[arg(long)]
@@ -69,14 +82,28 @@ pub async fn run<S: AlertStore>(
             store.save_alert_settings(&account, &settings).await?;
             (account, Some(settings))
         }
+        AlertsCommand::SpendLimit { account, limit, .. } => {
+            let account = AccountId::parse(&account).map_err(invalid)?;
+            let limit = limit
+                .map(|l| SpendLimit::parse(l, ctx.currency))
+                .transpose()
+                .map_err(|e| invalid(format!("--limit: {e}")))?;
+            store.save_spend_limit(&account, limit.as_ref()).await?;
+            let settings = store.alert_settings(&account).await?;
+            (account, settings)
+        }
         AlertsCommand::Show { account } => {
             let account = AccountId::parse(&account).map_err(invalid)?;
             let settings = store.alert_settings(&account).await?;
             (account, settings)
         }
     };
+    let limit = store.spend_limit(&account).await?.map_or_else(
+        || "no spend limit".to_owned(),
+        |l| format!("spend limit {} {}", l.amount(), ctx.currency),
+    );
     let Some(s) = settings else {
-        writeln!(out, "{account}: no alerts")?;
+        writeln!(out, "{account}: no alerts; {limit}")?;
         return Ok(());
     };
     let list = |t: &Thresholds| {
@@ -89,7 +116,7 @@ pub async fn run<S: AlertStore>(
     };
     writeln!(
         out,
-        "{account}: alerts to {} at {}; forecast {}; credits below {}{}",
+        "{account}: alerts to {} at {}; forecast {}; credits below {}; {limit}{}",
         s.email,
         list(&s.thresholds),
         if s.forecast { "on" } else { "off" },
