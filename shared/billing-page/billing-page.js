@@ -296,8 +296,9 @@
   // ---- alerts ---------------------------------------------------------------------------------
   Page.prototype.loadAlerts = function () {
     var self = this;
-    return self.api.call("GET", "/v1/billing/alerts").then(function (a) {
-      self.alertSettings = a;
+    return Promise.all([self.api.call("GET", "/v1/billing/alerts"), self.api.call("GET", "/v1/billing/spend-limit")]).then(function (r) {
+      self.alertSettings = r[0];
+      self.spendLimit = r[1].limit;
       self.renderAlerts(null);
     }, function (e) {
       self.failed(self.s.alerts, e, function () { self.loadAlerts(); });
@@ -366,7 +367,49 @@
         h("label", { for: "bp-new-threshold", text: "Add a threshold (" + c + ")" }),
         h("p", { id: "bp-threshold-help", class: "bp-muted", text: "One email is sent the first time this month's cost reaches each threshold." }),
         h("div", { class: "bp-inline" }, amount, h("button", { type: "submit", id: "bp-add-threshold", text: "Add threshold" })),
-        thresholdError));
+        thresholdError),
+      self.renderSpendLimit());
+  };
+
+  // The monthly spend limit: sent as typed (the API validates it); `null` removes it.
+  Page.prototype.renderSpendLimit = function () {
+    var self = this, f = self.fmt, c = self.cur(), limit = self.spendLimit;
+    var box = h("div", { id: "bp-limit" });
+    var error = h("p", { id: "bp-limit-error", class: "bp-field-error", role: "alert" });
+    var input = h("input", { id: "bp-spend-limit", type: "text", inputmode: "decimal", value: limit || "", "aria-describedby": "bp-limit-help bp-limit-error" });
+    var save = function (value) {
+      error.textContent = "";
+      input.removeAttribute("aria-invalid");
+      self.api.call("PUT", "/v1/billing/spend-limit", { limit: value }).then(function (r) {
+        self.spendLimit = r.limit;
+        box.replaceWith(self.renderSpendLimit());
+        self.say(r.limit === null ? "Spend limit removed." : "Spend limit saved.", "success");
+      }, function (e) {
+        error.textContent = e.message;
+        input.setAttribute("aria-invalid", "true");
+        input.focus();
+      });
+    };
+    fill(box,
+      h("h3", { text: "Monthly spend limit" }),
+      h("p", { id: "bp-limit-current", text: limit === null || limit === undefined ? "No spend limit." : "Limit: " + f.money(limit, c) + " a month." }),
+      h("form", { class: "bp-form", novalidate: true, onsubmit: function (ev) {
+        ev.preventDefault();
+        var value = input.value.trim();
+        if (!value) {
+          error.textContent = "Enter an amount, for example 500.";
+          input.setAttribute("aria-invalid", "true");
+          return;
+        }
+        save(value);
+      } },
+        h("label", { for: "bp-spend-limit", text: "Spend limit (" + c + ")" }),
+        h("p", { id: "bp-limit-help", class: "bp-muted", text: "When this month's cost reaches it, new resources are not started. You are warned by email an hour before, if alerts are set." }),
+        h("div", { class: "bp-inline" }, input,
+          h("button", { type: "submit", id: "bp-save-limit", text: "Set limit" }),
+          limit === null || limit === undefined ? null : h("button", { type: "button", class: "bp-link", id: "bp-remove-limit", text: "Remove limit", onclick: function () { save(null); } })),
+        error));
+    return box;
   };
 
   // ---- account deletion -----------------------------------------------------------------------

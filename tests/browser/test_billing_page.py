@@ -159,6 +159,27 @@ class BillingPage(unittest.TestCase):
         self.driver.find_element(By.ID, "bp-save-email").click()
         self.text("#bp-email-error", "Enter the email address")
 
+    def test_setting_refusing_and_removing_a_spend_limit(self):
+        self.open()
+        self.text("#bp-limit-current", "No spend limit")
+        box = self.driver.find_element(By.ID, "bp-spend-limit")
+        box.send_keys("10.001")
+        self.driver.find_element(By.ID, "bp-save-limit").click()
+        status, problem = api("PUT", "/v1/billing/spend-limit", body={"limit": "10.001"})
+        self.assertEqual(status, 400)
+        self.assertEqual(self.text("#bp-limit-error"), problem["detail"])
+        self.assertIsNone(api("GET", "/v1/billing/spend-limit")[1]["limit"])
+        box = self.driver.find_element(By.ID, "bp-spend-limit")
+        box.clear()
+        box.send_keys("500")
+        self.driver.find_element(By.ID, "bp-save-limit").click()
+        self.text("#bp-limit-current", "$500.00")
+        self.assertEqual(api("GET", "/v1/billing/spend-limit")[1]["limit"], "500")
+        self.assertEqual(api("GET", "/v1/billing/summary")[1]["spend_limit"], "500")
+        self.driver.find_element(By.ID, "bp-remove-limit").click()
+        self.text("#bp-limit-current", "No spend limit")
+        self.assertIsNone(api("GET", "/v1/billing/spend-limit")[1]["limit"])
+
     def test_the_page_renders_its_figures_when_the_payment_method_call_fails(self):
         self.driver.execute_cdp_cmd("Network.enable", {})
         self.driver.execute_cdp_cmd("Network.setBlockedURLs", {"urls": ["*/v1/billing/payment-method"]})

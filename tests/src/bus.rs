@@ -63,3 +63,37 @@ pub async fn observed_bus(
         .expect("targets");
     url
 }
+
+/// The (detail-type, envelope) of every event delivered to `queue` so far (drains it).
+pub async fn delivered(sqs: &aws_sdk_sqs::Client, queue: &str) -> Vec<(String, serde_json::Value)> {
+    let mut seen = Vec::new();
+    loop {
+        let out = sqs
+            .receive_message()
+            .queue_url(queue)
+            .max_number_of_messages(10)
+            .wait_time_seconds(1)
+            .send()
+            .await
+            .expect("receive");
+        let messages = out.messages.unwrap_or_default();
+        if messages.is_empty() {
+            return seen;
+        }
+        for m in messages {
+            let envelope: serde_json::Value =
+                serde_json::from_str(m.body().unwrap_or_default()).expect("event json");
+            let kind = envelope["detail-type"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned();
+            seen.push((kind, envelope));
+            sqs.delete_message()
+                .queue_url(queue)
+                .receipt_handle(m.receipt_handle().unwrap_or_default())
+                .send()
+                .await
+                .expect("delete");
+        }
+    }
+}

@@ -135,35 +135,14 @@ impl World {
 
     /// The `detail` of every event published on the bus so far (drains the queue).
     async fn published(&self) -> Vec<Value> {
-        let mut details = Vec::new();
-        loop {
-            let out = self
-                .sqs
-                .receive_message()
-                .queue_url(&self.queue)
-                .max_number_of_messages(10)
-                .wait_time_seconds(1)
-                .send()
-                .await
-                .expect("receive");
-            let messages = out.messages.unwrap_or_default();
-            if messages.is_empty() {
-                return details;
-            }
-            for m in messages {
-                let envelope: Value =
-                    serde_json::from_str(m.body().unwrap_or_default()).expect("event json");
-                assert_eq!(envelope["detail-type"], "CostThresholdCrossed");
-                details.push(envelope["detail"].clone());
-                self.sqs
-                    .delete_message()
-                    .queue_url(&self.queue)
-                    .receipt_handle(m.receipt_handle().unwrap_or_default())
-                    .send()
-                    .await
-                    .expect("delete");
-            }
-        }
+        e2e::bus::delivered(&self.sqs, &self.queue)
+            .await
+            .into_iter()
+            .map(|(kind, envelope)| {
+                assert_eq!(kind, "CostThresholdCrossed");
+                envelope["detail"].clone()
+            })
+            .collect()
     }
 }
 

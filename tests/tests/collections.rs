@@ -7,10 +7,11 @@ use std::sync::Arc;
 use billing_app::clock::FixedClock;
 use billing_app::invoices::{InvoiceStatus, InvoiceStore};
 use billing_app::invoicing::{Outcome, WorkItem};
-use billing_app::standing::{Collections, RetrySchedule, Standing, StandingStore};
+use billing_app::standing::{AccountEvents, Collections, RetrySchedule, Standing, StandingStore};
 use billing_app::testing::{OutboxEvents, OutboxMailer};
 use billing_app::webhooks::{Handled, WebhookProcessor};
 use billing_dynamodb::DynamoDbStore;
+use billing_notify::EventBridgePublisher;
 use billing_stripe::StripePayments;
 use e2e::billing::{acct, at, payments, World, BILLING_PAGE};
 
@@ -190,6 +191,29 @@ async fn a_declined_invoice_is_retried_goes_past_due_and_a_new_card_pays_it_once
         w.store.standing_history(&account).await.expect("h").len(),
         2
     );
+
+    // The same events through the deployed publisher: what the platform's bus delivers, as
+    // docs/account-events.md documents it.
+    let aws = e2e::local_aws().await;
+    let sqs = aws_sdk_sqs::Client::new(&aws);
+    let bus = e2e::unique_name("dun");
+    let queue = e2e::bus::observed_bus(&aws_sdk_eventbridge::Client::new(&aws), &sqs, &bus).await;
+    let publisher = EventBridgePublisher::new(aws_sdk_eventbridge::Client::new(&aws), bus);
+    for event in events.published() {
+        AccountEvents::publish(&publisher, &event)
+            .await
+            .expect("published");
+    }
+    let delivered = e2e::bus::delivered(&sqs, &queue).await;
+    let kinds: Vec<&str> = delivered.iter().map(|(k, _)| k.as_str()).collect();
+    assert_eq!(kinds, events.kinds());
+    for ((_, envelope), event) in delivered.iter().zip(events.published()) {
+        assert_eq!(envelope["source"], billing_notify::EVENT_SOURCE);
+        assert_eq!(
+            envelope["detail"],
+            serde_json::to_value(&event).expect("json")
+        );
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -18,37 +18,11 @@ use serde_json::Value;
 
 /// The (detail-type, detail) of every event published so far (drains the queue).
 async fn published(sqs: &aws_sdk_sqs::Client, queue: &str) -> Vec<(String, Value)> {
-    let mut seen = Vec::new();
-    loop {
-        let out = sqs
-            .receive_message()
-            .queue_url(queue)
-            .max_number_of_messages(10)
-            .wait_time_seconds(1)
-            .send()
-            .await
-            .expect("receive");
-        let messages = out.messages.unwrap_or_default();
-        if messages.is_empty() {
-            return seen;
-        }
-        for m in messages {
-            let envelope: Value = serde_json::from_str(m.body().unwrap_or_default()).expect("json");
-            seen.push((
-                envelope["detail-type"]
-                    .as_str()
-                    .unwrap_or_default()
-                    .to_owned(),
-                envelope["detail"].clone(),
-            ));
-            sqs.delete_message()
-                .queue_url(queue)
-                .receipt_handle(m.receipt_handle().unwrap_or_default())
-                .send()
-                .await
-                .expect("delete");
-        }
-    }
+    e2e::bus::delivered(sqs, queue)
+        .await
+        .into_iter()
+        .map(|(kind, envelope)| (kind, envelope["detail"].clone()))
+        .collect()
 }
 
 fn limit(amount: &str) -> SpendLimit {

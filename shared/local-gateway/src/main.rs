@@ -1,7 +1,9 @@
 //! `local-gateway`: for local runs only. Serves the HTTP API on 127.0.0.1 the way API Gateway does:
 //! it routes requests to the same `billing-api` and `stripe-webhook` handlers, in process, and turns a
 //! development token `Authorization: Bearer dev:<account>` into the verified account claim. A
-//! development token is not a JWT: the deployed JWT authorizer can never accept one. `POST
+//! development token is not a JWT: the deployed JWT authorizer can never accept one.
+//! `Authorization: Bearer dev-platform:<role>` stands for an IAM-signed request of a platform role
+//! (the `/v1/platform/…` route). `POST
 //! /stripe/webhook` has no authorizer, as deployed: the Stripe signature is checked.
 //!
 //! Configured like the two functions, through their own `Config`s (`TABLE_NAME`, `CURRENCY`,
@@ -16,7 +18,7 @@
 
 use std::net::TcpListener;
 
-use billing_api::http_api_event;
+use billing_api::{http_api_event, platform_api_event};
 use billing_app::clock::SystemClock;
 
 const MAX_BODY: usize = 64 * 1024;
@@ -53,6 +55,17 @@ fn development_account(req: &dev_http::Incoming) -> Option<String> {
     req.header("authorization")?
         .strip_prefix("Bearer dev:")
         .map(str::to_owned)
+}
+
+/// `Authorization: Bearer dev-platform:<role>` stands for an IAM-signed request of the platform's
+/// role `<role>` (the deployed IAM authorizer accepts only real SigV4 signatures).
+fn development_platform_caller(req: &dev_http::Incoming) -> Option<String> {
+    let role = req
+        .header("authorization")?
+        .strip_prefix("Bearer dev-platform:")?;
+    Some(format!(
+        "arn:aws:sts::000000000000:assumed-role/{role}/local"
+    ))
 }
 
 #[tokio::main(flavor = "current_thread")]
@@ -97,14 +110,17 @@ async fn main() {
         }
         let account = development_account(&req);
         let body = (!req.body.is_empty()).then_some(req.body.as_str());
-        let event = http_api_event(
-            &req.method,
-            &req.target,
-            &req.headers,
-            body,
-            &api.claim,
-            account.as_deref(),
-        );
+        let event = match development_platform_caller(&req) {
+            Some(caller) => platform_api_event(&req.method, &req.target, &caller),
+            None => http_api_event(
+                &req.method,
+                &req.target,
+                &req.headers,
+                body,
+                &api.claim,
+                account.as_deref(),
+            ),
+        };
         let Ok(request) = lambda_http::request::from_str(&event.to_string()) else {
             continue;
         };
