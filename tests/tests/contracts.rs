@@ -5,14 +5,21 @@
 
 use std::sync::Arc;
 
+use billing_app::access::AccessStore;
+use billing_app::alerts::{AlertStore, SpendLimit};
 use billing_app::clock::FixedClock;
+use billing_app::credits::CreditStore;
+use billing_app::events::UsageEvent;
 use billing_app::ids::{AccountId, EventId, ResourceId, SessionId};
+use billing_app::ingest::{IngestPolicy, UsageRecorder};
 use billing_app::invoices::{BillingStep, InvoiceRecord, InvoiceStatus};
 use billing_app::invoicing::{InvoicingStore, PaymentEventLog, Recorded, RosterStore};
 use billing_app::payments::{ChargeLine, InvoiceKey, PayOutcome, Payments, RemoteStatus};
+use billing_app::standing::{Standing, StandingChange, StandingRecord, StandingStore};
+use billing_app::store::UsageStore;
 use billing_app::store::{AccountState, CommitOutcome, SessionRecord, UsageCommit};
 use billing_app::testing::{CardKind, MemoryPayments};
-use billing_rules::{Currency, Month};
+use billing_rules::{Currency, Month, ServiceId};
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 use stripe_fake::FakeStripe;
@@ -293,7 +300,103 @@ async fn payment_events_and_the_default_method_are_remembered<
     );
 }
 
+async fn standing_changes_once_per_version_and_keeps_its_history<S: StandingStore>(store: S) {
+    let a = acct("acct-st");
+    let change = |version, standing, reason: &str| StandingChange {
+        version,
+        standing,
+        at: at("2026-12-08T07:00:00Z"),
+        reason: reason.into(),
+    };
+    assert_eq!(
+        store.standing(&a).await.expect("read"),
+        StandingRecord::default()
+    );
+    let past_due = change(1, Standing::PastDue, "retries exhausted");
+    assert!(store.change_standing(&a, &past_due).await.expect("change"));
+    assert!(
+        !store.change_standing(&a, &past_due).await.expect("again"),
+        "a second writer of version 1 loses"
+    );
+    let good = change(2, Standing::Good, "paid");
+    assert!(store.change_standing(&a, &good).await.expect("change"));
+    let now = store.standing(&a).await.expect("read");
+    assert_eq!((now.standing, now.version), (Standing::Good, 2));
+    assert_eq!(
+        store.standing_history(&a).await.expect("history"),
+        [past_due, good]
+    );
+}
+
+/// The platform's snapshot reads back what the other ports wrote, on either store.
+async fn the_account_snapshot_holds_what_the_ports_wrote<
+    S: AccessStore + UsageStore + AlertStore + CreditStore + StandingStore + Clone + 'static,
+>(
+    store: S,
+) {
+    let a = acct("acct-snap");
+    let december = month("2026-12");
+    assert_eq!(store.snapshot(&a, december).await.expect("read"), None);
+    let gpu = ServiceId::parse("gpu").expect("service");
+    store
+        .put_price(&gpu, at("2026-01-01T00:00:00Z"), d("2.50"))
+        .await
+        .expect("price");
+    let clock = Arc::new(FixedClock::at(at("2026-12-03T12:00:00Z")));
+    let recorder = UsageRecorder::new(store.clone(), clock, IngestPolicy::default());
+    for (kind, detail) in [
+        // Late November usage (an adjustment line on December's invoice once November closed is
+        // not needed here: it stays on November's) and a December session, then a running GPU.
+        (
+            "UsageRecorded",
+            serde_json::json!({"event_id": "u1", "account_id": "acct-snap", "resource_id": "r",
+            "service": "gpu", "started_at": "2026-11-30T23:00:00Z", "stopped_at": "2026-12-01T01:30:00Z"}),
+        ),
+        (
+            "ResourceStarted",
+            serde_json::json!({"event_id": "g1", "account_id": "acct-snap", "session_id": "run",
+            "resource_id": "gpu-1", "service": "gpu", "started_at": "2026-12-03T09:00:00Z"}),
+        ),
+    ] {
+        recorder
+            .record(&UsageEvent::from_eventbridge(kind, detail).expect("event"))
+            .await
+            .expect("recorded");
+    }
+    let limit = SpendLimit::parse(d("100"), Currency::Usd).expect("limit");
+    store
+        .save_spend_limit(&a, Some(&limit))
+        .await
+        .expect("limit");
+    let change = StandingChange {
+        version: 1,
+        standing: Standing::PastDue,
+        at: at("2026-12-02T07:00:00Z"),
+        reason: "retries exhausted".into(),
+    };
+    assert!(store.change_standing(&a, &change).await.expect("standing"));
+    let snapshot = store
+        .snapshot(&a, december)
+        .await
+        .expect("read")
+        .expect("known");
+    assert_eq!(
+        snapshot.recorded,
+        store.month_usage(&a, december).await.expect("usage")
+    );
+    assert_eq!(snapshot.recorded.lines.len(), 1, "December's line only");
+    assert_eq!(snapshot.open, store.open_sessions(&a).await.expect("open"));
+    assert_eq!(snapshot.open.len(), 1);
+    assert_eq!(snapshot.spend_limit, Some(limit));
+    assert_eq!(snapshot.standing, Standing::PastDue);
+    assert!(!snapshot.has_payment_method);
+    assert_eq!(snapshot.deleted_at, None);
+    assert!(snapshot.grants.is_empty());
+}
+
 e2e::on_both_stores!(
+    standing_changes_once_per_version_and_keeps_its_history,
+    the_account_snapshot_holds_what_the_ports_wrote,
     event_ids_are_unique_per_account_not_across_accounts,
     recording_an_invoice_needs_the_invoicing_version_it_read,
     an_assumed_stop_and_the_step_records_read_back_as_written,
