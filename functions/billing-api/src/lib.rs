@@ -10,7 +10,8 @@ pub mod http;
 use serde_json::{json, Map, Value};
 
 /// An API Gateway HTTP API (payload 2.0) event, as the JWT authorizer passes it on: `account` becomes
-/// the verified `claim` (no authorizer context when `None`).
+/// the verified `claim` (no authorizer context when `None`), and the development identity's
+/// verified email is `<account>@example.com` (OIDC's `email` and `email_verified` claims).
 pub fn http_api_event(
     method: &str,
     target: &str,
@@ -47,8 +48,11 @@ pub fn http_api_event(
         event["queryStringParameters"] = Value::Object(params);
     }
     if let Some(account) = account {
-        event["requestContext"]["authorizer"] =
-            json!({"jwt": {"claims": {claim: account}, "scopes": null}});
+        event["requestContext"]["authorizer"] = json!({"jwt": {"claims": {
+                claim: account,
+                "email": format!("{account}@example.com"),
+                "email_verified": "true"
+            }, "scopes": null}});
     }
     if let Some(body) = body {
         event["body"] = Value::from(body);

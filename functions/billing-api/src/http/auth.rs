@@ -22,6 +22,19 @@ pub(crate) fn account_of(request: &Request, claim: &str) -> Result<AccountId, Ap
     AccountId::parse(value).map_err(|_| ApiError::Unauthorized)
 }
 
+/// The verified email address of the request's identity: OIDC's `email` claim, when its
+/// `email_verified` claim is `true`. Alert emails go only there, so the mail identity can never be
+/// made to write to a stranger.
+pub(crate) fn verified_email(request: &Request) -> Option<String> {
+    let Some(RequestContext::ApiGatewayV2(ctx)) = request.request_context_ref() else {
+        return None;
+    };
+    let claims = &ctx.authorizer.as_ref()?.jwt.as_ref()?.claims;
+    (claims.get("email_verified")?.as_str() == "true")
+        .then(|| claims.get("email").cloned())
+        .flatten()
+}
+
 /// The IAM caller (its ARN) of a platform route's request, or 403: a user's JWT is not enough.
 pub(crate) fn platform_caller(request: &Request) -> Result<String, ApiError> {
     let Some(RequestContext::ApiGatewayV2(ctx)) = request.request_context_ref() else {

@@ -203,7 +203,7 @@ mod tests {
             other(
                 "PUT",
                 "/v1/billing/alerts",
-                Some(r#"{"email": "x@example.com", "thresholds": ["1"]}"#),
+                Some(r#"{"email": "acct-other@example.com", "thresholds": ["1"]}"#),
             ),
         )
         .await;

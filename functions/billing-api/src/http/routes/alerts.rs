@@ -1,5 +1,5 @@
 //! `GET` and `PUT /v1/billing/alerts`: the account's alert email, cost thresholds, forecast opt-in
-//! and credit balance levels.
+//! and credit balance levels. The email must be the sign-in's verified address (docs/operations.md).
 
 use billing_app::alerts::AlertSettings;
 use billing_app::clock::Clock;
@@ -12,6 +12,7 @@ use lambda_http::{Body, Request, Response};
 use rust_decimal::Decimal;
 use serde::Deserialize;
 
+use crate::http::auth;
 use crate::http::problem::{json_response, ApiError};
 use crate::http::ApiStore;
 
@@ -64,6 +65,22 @@ pub(crate) async fn put<S: ApiStore, C: Clock + Clone>(
             .map_err(|e| ApiError::BadRequest(format!("low_balance: {e}")))?,
         refused: None,
     };
+    match auth::verified_email(request) {
+        Some(v) if v.eq_ignore_ascii_case(settings.email.as_str()) => {}
+        Some(v) => {
+            return Err(ApiError::BadRequest(format!(
+                "alerts go only to the verified email address of your sign-in, {v}"
+            )))
+        }
+        None => {
+            return Err(ApiError::BadRequest(
+                "your sign-in carries no verified email address (the `email` and \
+                 `email_verified` claims), so alerts cannot be set here; an operator can set \
+                 them with billing-admin"
+                    .into(),
+            ))
+        }
+    }
     dashboard.set_alerts(account, &settings).await?;
     Ok(json_response(StatusCode::OK, &AlertsView::from(settings)))
 }
@@ -72,6 +89,37 @@ pub(crate) async fn put<S: ApiStore, C: Clock + Clone>(
 mod tests {
     use crate::http::testing::{call, dashboard, json, request};
     use lambda_http::http::StatusCode;
+
+    #[tokio::test]
+    async fn without_a_verified_email_claim_no_address_is_accepted() {
+        let f = dashboard().await;
+        let body = r#"{"email": "acct-demo@example.com", "thresholds": ["5"]}"#;
+        let mut event = crate::http_api_event(
+            "PUT",
+            "/v1/billing/alerts",
+            &[],
+            Some(body),
+            "sub",
+            Some("acct-demo"),
+        );
+        event["requestContext"]["authorizer"]["jwt"]["claims"]["email_verified"] = "false".into();
+        let unverified = lambda_http::request::from_str(&event.to_string()).expect("request");
+        let (status, _, problem) = call(&f, unverified).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        assert!(
+            json(&problem)["detail"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("no verified email address"),
+            "{problem}"
+        );
+        let (_, _, saved) = call(
+            &f,
+            request("GET", "/v1/billing/alerts", Some("acct-demo"), None, None),
+        )
+        .await;
+        assert_eq!(json(&saved)["email"], "owner@example.com", "unchanged");
+    }
 
     #[tokio::test]
     async fn alerts_are_replaced_deduplicated_and_bad_input_changes_nothing() {
@@ -88,7 +136,7 @@ mod tests {
         let (status, _, body) = call(
             &f,
             put(
-                r#"{"email": "ops@example.com", "thresholds": ["100", 20, "100.00"],
+                r#"{"email": "acct-demo@example.com", "thresholds": ["100", 20, "100.00"],
                     "forecast": true, "low_balance": ["10"]}"#,
             ),
         )
@@ -122,6 +170,10 @@ mod tests {
                 r#"{"email": "a@example.com", "thresholds": ["5"], "account": "acct-other"}"#,
                 "unknown field",
             ),
+            (
+                r#"{"email": "someone@else.example", "thresholds": ["5"]}"#,
+                "verified email address of your sign-in, acct-demo@example.com",
+            ),
             ("not json", "expected"),
         ] {
             let (status, _, body) = call(&f, put(bad)).await;
@@ -139,6 +191,6 @@ mod tests {
             request("GET", "/v1/billing/alerts", Some("acct-demo"), None, None),
         )
         .await;
-        assert_eq!(json(&body)["email"], "ops@example.com");
+        assert_eq!(json(&body)["email"], "acct-demo@example.com");
     }
 }
