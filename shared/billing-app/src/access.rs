@@ -215,18 +215,11 @@ pub async fn check_access<S: AccessStore>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use billing_rules::credits::GrantKind;
     use chrono::TimeDelta;
 
+    use crate::test_support::{at, d, grant};
+
     use crate::ids::{ResourceId, SessionId};
-
-    fn d(s: &str) -> Decimal {
-        s.parse().expect("decimal")
-    }
-
-    fn at(s: &str) -> DateTime<Utc> {
-        s.parse().expect("instant")
-    }
 
     /// A GPU at 2.50 an hour running since 1 December 10:00: 17.50 at 16:30.
     fn running() -> SessionRecord {
@@ -240,18 +233,6 @@ mod tests {
             billed_through: None,
             stop_assumed: false,
             version: 1,
-        }
-    }
-
-    fn grant(amount: &str) -> CreditGrant {
-        CreditGrant {
-            id: "g1".into(),
-            kind: GrantKind::Promotional,
-            priority: 0,
-            remaining: d(amount),
-            effective_at: at("2026-11-01T00:00:00Z"),
-            expires_at: None,
-            granted_at: at("2026-11-01T00:00:00Z"),
         }
     }
 
@@ -316,7 +297,7 @@ mod tests {
         // 20 of credits, 17.50 used so far: 2.50 left.
         let credits = AccountSnapshot {
             has_payment_method: false,
-            grants: vec![grant("20")],
+            grants: vec![grant("g1", "20", None)],
             ..card()
         };
         let yes = answer(&credits, "2.50");

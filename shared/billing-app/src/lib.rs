@@ -40,6 +40,8 @@ pub mod payment_methods;
 pub mod payments;
 pub mod standing;
 pub mod store;
+#[cfg(test)]
+mod test_support;
 pub mod webhooks;
 
 #[cfg(any(test, feature = "testing"))]

@@ -63,6 +63,17 @@ pub(crate) fn platform_request(target: &str) -> Request {
     lambda_http::request::from_str(&event.to_string()).expect("request")
 }
 
+/// Asserts that a problem document's `detail` says `why`.
+pub(crate) fn assert_detail(body: &str, why: &str) {
+    assert!(
+        json(body)["detail"]
+            .as_str()
+            .unwrap_or_default()
+            .contains(why),
+        "{body} should say {why}"
+    );
+}
+
 pub(crate) fn openapi() -> serde_yaml::Value {
     serde_yaml::from_str(include_str!("../../../../docs/openapi.yaml"))
         .expect("openapi.yaml parses")

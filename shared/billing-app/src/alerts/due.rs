@@ -155,20 +155,11 @@ pub fn due_alerts(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use billing_rules::credits::GrantKind;
-    use billing_rules::rating::PricedSession;
     use billing_rules::thresholds::Thresholds;
-    use billing_rules::{Currency, ServiceId};
+    use billing_rules::Currency;
 
     use crate::notify::EmailAddress;
-
-    fn d(s: &str) -> Decimal {
-        s.parse().expect("decimal")
-    }
-
-    fn at(s: &str) -> DateTime<Utc> {
-        s.parse().expect("instant")
-    }
+    use crate::test_support::{at, d, gpu_since, grant};
 
     fn settings(thresholds: &[&str], forecast: bool, low: &[&str]) -> AlertSettings {
         AlertSettings {
@@ -181,28 +172,6 @@ mod tests {
         }
     }
 
-    fn grant(id: &str, amount: &str, expires: Option<&str>) -> CreditGrant {
-        CreditGrant {
-            id: id.into(),
-            kind: GrantKind::Promotional,
-            priority: 0,
-            remaining: d(amount),
-            effective_at: at("2026-11-01T00:00:00Z"),
-            expires_at: expires.map(at),
-            granted_at: at("2026-11-01T00:00:00Z"),
-        }
-    }
-
-    /// A GPU at 2.50 an hour running since 1 December 10:00.
-    fn gpu() -> [PricedSession; 1] {
-        [PricedSession {
-            service: ServiceId::parse("gpu").expect("service"),
-            hourly_price: d("2.50"),
-            started_at: at("2026-12-01T10:00:00Z"),
-            stopped_at: None,
-        }]
-    }
-
     fn ids(due: &[(AlertKey, PlatformEvent)]) -> Vec<String> {
         due.iter().map(|(k, _)| k.id()).collect()
     }
@@ -212,7 +181,7 @@ mod tests {
         grants: &[CreditGrant],
         now: &str,
     ) -> Vec<(AlertKey, PlatformEvent)> {
-        let open = gpu();
+        let open = [gpu_since("2026-12-01T10:00:00Z")];
         let month = MonthInput {
             currency: Currency::Usd,
             month: "2026-12".parse().expect("month"),

@@ -113,25 +113,11 @@ pub fn spend_limit_alerts(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use billing_rules::rating::PricedSession;
-    use billing_rules::ServiceId;
-
-    fn d(s: &str) -> Decimal {
-        s.parse().expect("decimal")
-    }
-
-    fn at(s: &str) -> DateTime<Utc> {
-        s.parse().expect("instant")
-    }
+    use crate::test_support::{at, d, gpu_since};
 
     /// A GPU at 2.50 an hour since 1 December 10:00, nothing else: the month to date at `now`.
     fn due(limit: &str, now: &str) -> Option<(AlertKey, PlatformEvent)> {
-        let open = [PricedSession {
-            service: ServiceId::parse("gpu").expect("service"),
-            hourly_price: d("2.50"),
-            started_at: at("2026-12-01T10:00:00Z"),
-            stopped_at: None,
-        }];
+        let open = [gpu_since("2026-12-01T10:00:00Z")];
         let month = MonthInput {
             currency: Currency::Usd,
             month: "2026-12".parse().expect("month"),

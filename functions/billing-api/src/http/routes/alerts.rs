@@ -87,7 +87,7 @@ pub(crate) async fn put<S: ApiStore, C: Clock + Clone>(
 
 #[cfg(test)]
 mod tests {
-    use crate::http::testing::{call, dashboard, json, request};
+    use crate::http::testing::{assert_detail, call, dashboard, json, request};
     use lambda_http::http::StatusCode;
 
     #[tokio::test]
@@ -178,13 +178,7 @@ mod tests {
         ] {
             let (status, _, body) = call(&f, put(bad)).await;
             assert_eq!(status, StatusCode::BAD_REQUEST, "{bad}");
-            assert!(
-                json(&body)["detail"]
-                    .as_str()
-                    .unwrap_or_default()
-                    .contains(why),
-                "{body} should say {why}"
-            );
+            assert_detail(&body, why);
         }
         let (_, _, body) = call(
             &f,

@@ -54,7 +54,9 @@ mod tests {
     use lambda_http::http::StatusCode;
     use serde_json::json;
 
-    use crate::http::testing::{call, d, dashboard, json, platform_request, request};
+    use crate::http::testing::{
+        assert_detail, call, d, dashboard, json, platform_request, request,
+    };
 
     #[tokio::test]
     async fn the_platform_gets_the_reasons_and_the_dashboards_figures_and_users_get_403() {
@@ -151,13 +153,7 @@ mod tests {
         ] {
             let (got, _, body) = call(&f, platform_request(path)).await;
             assert_eq!(got, status, "{path}: {body}");
-            assert!(
-                json(&body)["detail"]
-                    .as_str()
-                    .unwrap_or_default()
-                    .contains(why),
-                "{body} should say {why}"
-            );
+            assert_detail(&body, why);
         }
     }
 }

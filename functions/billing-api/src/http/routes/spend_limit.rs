@@ -54,7 +54,7 @@ pub(crate) async fn put<S: ApiStore, C: Clock + Clone>(
 
 #[cfg(test)]
 mod tests {
-    use crate::http::testing::{call, dashboard, json, request};
+    use crate::http::testing::{assert_detail, call, dashboard, json, request};
     use lambda_http::http::StatusCode;
 
     #[tokio::test]
@@ -88,13 +88,7 @@ mod tests {
             let (status, _, body) =
                 call(&f, call_as("PUT", "/v1/billing/spend-limit", Some(bad))).await;
             assert_eq!(status, StatusCode::BAD_REQUEST, "{bad}: {body}");
-            assert!(
-                json(&body)["detail"]
-                    .as_str()
-                    .unwrap_or_default()
-                    .contains(why),
-                "{body} should say {why}"
-            );
+            assert_detail(&body, why);
         }
         let (_, _, body) = call(&f, call_as("GET", "/v1/billing/spend-limit", None)).await;
         assert_eq!(json(&body)["limit"], "250.5", "unchanged by the bad bodies");
