@@ -122,6 +122,16 @@ pub(crate) fn stripe_event_pk(id: &str) -> String {
     format!("STRIPE_EVENT#{id}")
 }
 
+/// The partition of refused usage of the accounts of one roster shard.
+pub(crate) fn refused_pk(shard: u8) -> String {
+    format!("REFUSED#{shard:02}")
+}
+
+/// A refused event: unique per account and event id, like its marker.
+pub(crate) fn refused_sk(account: &AccountId, event: &EventId) -> String {
+    format!("{account}#{event}")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -174,6 +184,8 @@ mod tests {
         assert_eq!(roster_pk(7), "ROSTER#07");
         assert_eq!(roster_sk(&account), "acct-1");
         assert_eq!(stripe_event_pk("evt_1"), "STRIPE_EVENT#evt_1");
+        assert_eq!(refused_pk(3), "REFUSED#03");
+        assert_eq!(refused_sk(&account, &event), "acct-1#e-1");
     }
 
     #[test]
