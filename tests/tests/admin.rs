@@ -550,7 +550,10 @@ async fn refused_usage_is_listed_and_replayed_once_after_its_price_is_set() {
     let shown = admin(&ctx, &["account", "show", "--account", "acct-r"])
         .await
         .expect("show");
-    assert!(shown.contains("month to date: 12 USD"), "3 h at 4/h: {shown}");
+    assert!(
+        shown.contains("month to date: 12 USD"),
+        "3 h at 4/h: {shown}"
+    );
 
     // Kept again by a late redelivery, and replayed: the event is recorded once.
     ctx.store()
@@ -562,7 +565,10 @@ async fn refused_usage_is_listed_and_replayed_once_after_its_price_is_set() {
     let shown = admin(&ctx, &["account", "show", "--account", "acct-r"])
         .await
         .expect("show");
-    assert!(shown.contains("month to date: 12 USD"), "still 3 h: {shown}");
+    assert!(
+        shown.contains("month to date: 12 USD"),
+        "still 3 h: {shown}"
+    );
     let gone = admin(&ctx, &replay).await.expect_err("nothing kept");
     assert!(
         gone.to_string().contains("no refused usage is kept"),

@@ -197,6 +197,55 @@ fn every_function_has_an_errors_alarm() {
     }
 }
 
+/// The handled failures that are successful invocations to Lambda, so no `Errors` alarm sees them:
+/// each is counted in the embedded metric format and alarmed when it is not zero.
+#[test]
+fn handled_failures_are_counted_and_alarmed_when_not_zero() {
+    use billing_aws::metrics::{Metric, NAMESPACE};
+    let t = template();
+    let alarms = alarms(&t);
+    for (metric, function) in [
+        (Metric::UsageRefused, "RecordUsageFunction"),
+        (Metric::WebhookRejected, "StripeWebhookFunction"),
+        (Metric::WebhookFailed, "StripeWebhookFunction"),
+        (Metric::InvoiceStopped, "InvoiceAccountFunction"),
+    ] {
+        let alarm = alarms
+            .iter()
+            .find(|p| {
+                p["Namespace"] == NAMESPACE
+                    && p["MetricName"] == metric.name()
+                    && reference(&p["Dimensions"][0]["Value"]) == Some((function, ""))
+            })
+            .unwrap_or_else(|| panic!("no alarm on {} of {function}", metric.name()));
+        assert_eq!(alarm["Dimensions"][0]["Name"], "FunctionName");
+        assert_eq!(alarm["Dimensions"].as_sequence().map(Vec::len), Some(1));
+        assert_eq!(alarm["Statistic"], "Sum", "{}", metric.name());
+        assert_eq!(alarm["ComparisonOperator"], "GreaterThanThreshold");
+        assert_eq!(
+            number(&t, &alarm["Threshold"]),
+            Some(0),
+            "{}",
+            metric.name()
+        );
+        assert_eq!(alarm["TreatMissingData"], "notBreaching");
+        assert_eq!(
+            reference(&alarm["AlarmActions"][0]),
+            Some(("AlarmTopic", "")),
+            "{} pages the alarm topic",
+            metric.name()
+        );
+    }
+    // Every alarm on our namespace watches a metric the functions write.
+    for p in alarms.iter().filter(|p| p["Namespace"] == NAMESPACE) {
+        assert!(
+            Metric::ALL.iter().any(|m| p["MetricName"] == m.name()),
+            "{:?} is no metric the functions count",
+            p["MetricName"]
+        );
+    }
+}
+
 /// Who puts messages in a dead-letter queue, and so needs the right to send them.
 #[derive(Debug, Clone)]
 enum Producer {

@@ -2,11 +2,25 @@
 
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
 use billing_app::clock::Clock;
-use billing_app::invoicing::{InvoiceWorker, InvoicingStore, WorkItem};
+use billing_app::invoicing::{InvoiceWorker, InvoicingError, InvoicingStore, Outcome, WorkItem};
 use billing_app::notify::Mailer;
 use billing_app::payments::Payments;
 use billing_app::standing::Collect;
+use billing_aws::metrics::{self, Metric};
 use lambda_runtime::tracing;
+
+/// How an outcome is logged (never the record itself: it holds the hosted invoice's URL), and
+/// what it counts.
+fn outcome_kind(outcome: &Outcome) -> (&'static str, Option<Metric>) {
+    match outcome {
+        Outcome::AlreadyDone => ("already done", None),
+        Outcome::NotDue => ("not due", None),
+        Outcome::NothingDue => ("nothing due", None),
+        Outcome::Statement(_) => ("statement", None),
+        Outcome::Charged(_) => ("charged", Some(Metric::InvoiceCharged)),
+        Outcome::PaymentFailed(_) => ("payment failed", Some(Metric::InvoiceFailed)),
+    }
+}
 
 /// Invoices each message's account-month, then collects the account's failed payments (the
 /// retries due: the billing run sends the accounts that have one); the messages that failed
@@ -23,6 +37,10 @@ pub async fn handle<S: InvoicingStore, P: Payments, M: Mailer, C: Clock, K: Coll
             serde_json::from_str(message.body.as_deref().unwrap_or_default());
         let outcome = match item {
             Ok(item) => match worker.run(&item).await {
+                Err(e @ InvoicingError::Held { .. }) => {
+                    metrics::count(Metric::InvoiceStopped, 1, at_ms(worker));
+                    Err(e.to_string())
+                }
                 Ok(done) => collections
                     .collect(&item.account)
                     .await
@@ -33,7 +51,13 @@ pub async fn handle<S: InvoicingStore, P: Payments, M: Mailer, C: Clock, K: Coll
             Err(e) => Err(format!("not a work item: {e}")),
         };
         match outcome {
-            Ok(done) => tracing::info!(message = %id, outcome = ?done, "invoiced"),
+            Ok(done) => {
+                let (kind, metric) = outcome_kind(&done);
+                if let Some(metric) = metric {
+                    metrics::count(metric, 1, at_ms(worker));
+                }
+                tracing::info!(message = %id, outcome = kind, "invoiced")
+            }
             Err(e) => {
                 tracing::error!(message = %id, error = %e, "invoicing failed; SQS will retry");
                 let mut failure = BatchItemFailure::default();
@@ -45,6 +69,12 @@ pub async fn handle<S: InvoicingStore, P: Payments, M: Mailer, C: Clock, K: Coll
     let mut response = SqsBatchResponse::default();
     response.batch_item_failures = failures;
     response
+}
+
+fn at_ms<S: InvoicingStore, P: Payments, M: Mailer, C: Clock>(
+    worker: &InvoiceWorker<S, P, M, C>,
+) -> i64 {
+    worker.clock().now().timestamp_millis()
 }
 
 #[cfg(test)]

@@ -22,6 +22,7 @@ use billing_app::ingest::{IngestError, Recorded, UsageRecorder};
 use billing_app::notify::{EventPublisher, Mailer};
 use billing_app::refused::{RefusedUsage, RefusedUsageStore};
 use billing_app::store::UsageStore;
+use billing_aws::metrics::{self, Metric};
 use lambda_runtime::Diagnostic;
 use serde_json::Value;
 use tracing::{info, warn};
@@ -78,8 +79,15 @@ where
         .inspect_err(|e| {
             warn!(detail_type = %event.detail_type, error = %e, "malformed usage event");
         })?;
+    let now = services.recorder.clock().now();
+    let at_ms = now.timestamp_millis();
     match services.recorder.record(&usage).await {
         Ok(outcome) => {
+            let counted = match outcome {
+                Recorded::Applied => Metric::UsageRecorded,
+                Recorded::Duplicate | Recorded::Unchanged(_) => Metric::UsageDuplicate,
+            };
+            metrics::count(counted, 1, at_ms);
             info!(event_id = %usage.event_id, account_id = %usage.account, ?outcome, "usage event processed");
             let alerted = services
                 .alerts
@@ -89,6 +97,7 @@ where
                     let source = std::error::Error::source(e).map(ToString::to_string);
                     warn!(account_id = %usage.account, error = %e, ?source, "cost alert not sent");
                 })?;
+            metrics::count(Metric::AlertsSent, alerted.len() as u64, at_ms);
             if !alerted.is_empty() {
                 let alerts: Vec<String> = alerted.iter().map(|k| k.id()).collect();
                 info!(account_id = %usage.account, ?alerts, "alerts sent");
@@ -103,7 +112,7 @@ where
                 detail_type: event.detail_type,
                 detail: event.detail,
                 reason: reason.to_string(),
-                refused_at: services.recorder.clock().now(),
+                refused_at: now,
             };
             services
                 .recorder
@@ -111,6 +120,7 @@ where
                 .keep_refused(&refused)
                 .await
                 .map_err(|e| HandlerError::NotStored(e.into()))?;
+            metrics::count(Metric::UsageRefused, 1, at_ms);
             Ok(Recorded::Unchanged("refused"))
         }
         Err(e) => {
