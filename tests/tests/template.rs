@@ -246,6 +246,62 @@ fn handled_failures_are_counted_and_alarmed_when_not_zero() {
     }
 }
 
+/// The worst case of one Stripe call of a function, by the client's own rule, from its environment.
+fn worst_stripe_call(f: &Value) -> std::time::Duration {
+    let env = &f["Properties"]["Environment"]["Variables"];
+    let timing = ["STRIPE_TIMEOUT_MS", "STRIPE_ATTEMPTS"];
+    let get = |k: &str| {
+        timing
+            .contains(&k)
+            .then(|| env[k].as_str().map(str::to_owned))?
+    };
+    billing_stripe::StripeSettings::from_env(get, "sk_test_x".into())
+        .expect("the function's Stripe settings")
+        .worst_call()
+}
+
+#[test]
+fn stripe_calls_fit_the_time_their_callers_wait() {
+    use std::time::Duration;
+    let t = template();
+    let resource = |id: &str| t["Resources"][id].clone();
+    let global_timeout = number(&t, &t["Globals"]["Function"]["Timeout"]).expect("timeout");
+    for id in ["BillingApiFunction", "StripeWebhookFunction"] {
+        let f = resource(id);
+        let env = &f["Properties"]["Environment"]["Variables"];
+        assert_eq!(env["STRIPE_ATTEMPTS"], "2", "{id}: at most 2 attempts");
+        // Two calls in one request (a customer, then a hosted page) still answer before API
+        // Gateway's 30 s, and the function's own timeout.
+        let worst = worst_stripe_call(&f);
+        assert!(worst <= Duration::from_secs(10), "{id}: {worst:?}");
+        let timeout = number(&t, &f["Properties"]["Timeout"]).unwrap_or(global_timeout);
+        assert!(
+            2 * worst < Duration::from_secs(timeout.min(30)),
+            "{id}: {worst:?}"
+        );
+    }
+    let worker = resource("InvoiceAccountFunction");
+    let timeout = number(&t, &worker["Properties"]["Timeout"]).expect("the worker's timeout");
+    let worst = worst_stripe_call(&worker);
+    assert!(
+        worst > Duration::from_secs(10),
+        "the worker keeps its longer budget: {worst:?}"
+    );
+    assert!(
+        worst < Duration::from_secs(timeout),
+        "{worst:?} inside {timeout} s"
+    );
+    let visibility = number(
+        &t,
+        &resource("InvoiceQueue")["Properties"]["VisibilityTimeout"],
+    )
+    .expect("visibility");
+    assert!(
+        visibility >= 6 * timeout,
+        "AWS: at least six times the function timeout"
+    );
+}
+
 /// Who puts messages in a dead-letter queue, and so needs the right to send them.
 #[derive(Debug, Clone)]
 enum Producer {

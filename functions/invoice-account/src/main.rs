@@ -14,7 +14,12 @@ async fn main() -> Result<(), Error> {
     let sdk = billing_aws::sdk_config(|k| std::env::var(k).ok()).await;
     let app = app::build(&config, &sdk, SystemClock).await?;
     run(service_fn(|event: LambdaEvent<SqsEvent>| async {
-        Ok::<_, Error>(handler::handle(&app.worker, &app.collections, event.payload).await)
+        let LambdaEvent { payload, context } = event;
+        let budget = handler::Budget {
+            deadline: context.deadline().into(),
+            reserve: app.reserve,
+        };
+        Ok::<_, Error>(handler::handle(&app.worker, &app.collections, payload, budget).await)
     }))
     .await
 }
