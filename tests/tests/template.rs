@@ -302,6 +302,44 @@ fn stripe_calls_fit_the_time_their_callers_wait() {
     );
 }
 
+#[test]
+fn each_stripe_role_reads_its_own_key_and_no_other() {
+    let t = template();
+    let roles = [
+        ("BillingApiFunction", "StripeDashboardKeyParameter"),
+        ("StripeWebhookFunction", "StripeWebhookKeyParameter"),
+        ("InvoiceAccountFunction", "StripeWorkerKeyParameter"),
+    ];
+    for (_, parameter) in roles {
+        assert_eq!(t["Parameters"][parameter]["Type"], "String", "{parameter}");
+    }
+    for (name, f) in functions(&t) {
+        let env = &f["Properties"]["Environment"]["Variables"];
+        let policies = serde_yaml::to_string(&f["Properties"]["Policies"]).expect("yaml");
+        let role = roles.iter().find(|(function, _)| *function == name);
+        match role {
+            Some((_, own)) => {
+                assert_eq!(
+                    reference(&env["STRIPE_API_KEY_PARAMETER"]),
+                    Some((*own, "")),
+                    "{name}"
+                );
+                assert!(
+                    policies.contains(&format!("parameter${{{own}}}")),
+                    "{name} reads {own}"
+                );
+            }
+            None => assert!(
+                env["STRIPE_API_KEY_PARAMETER"].is_null(),
+                "{name} has no Stripe key"
+            ),
+        }
+        for (_, other) in roles.iter().filter(|r| Some(*r) != role) {
+            assert!(!policies.contains(other), "{name} may not read {other}");
+        }
+    }
+}
+
 /// Who puts messages in a dead-letter queue, and so needs the right to send them.
 #[derive(Debug, Clone)]
 enum Producer {
