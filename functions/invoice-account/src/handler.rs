@@ -193,6 +193,21 @@ mod tests {
         (store, clock)
     }
 
+    /// November, and acct-demo a Stripe customer with a card that pays.
+    async fn november_with_a_card() -> (MemoryStore, Arc<FixedClock>, MemoryPayments) {
+        let (store, clock) = november().await;
+        let stripe = MemoryPayments::new(clock.clone());
+        let customer = stripe.create_customer(&demo()).await.expect("customer");
+        stripe
+            .save_card(&customer, CardKind::Succeeds)
+            .expect("a card");
+        store
+            .set_customer(&demo(), &customer)
+            .await
+            .expect("recorded");
+        (store, clock, stripe)
+    }
+
     fn worker<P: Payments>(
         store: &MemoryStore,
         payments: P,
@@ -211,16 +226,7 @@ mod tests {
 
     #[tokio::test]
     async fn the_sample_work_item_is_charged_once_and_a_redelivery_charges_nothing_more() {
-        let (store, clock) = november().await;
-        let stripe = MemoryPayments::new(clock.clone());
-        let customer = stripe.create_customer(&demo()).await.expect("customer");
-        stripe
-            .save_card(&customer, CardKind::Succeeds)
-            .expect("a card");
-        store
-            .set_customer(&demo(), &customer)
-            .await
-            .expect("recorded");
+        let (store, clock, stripe) = november_with_a_card().await;
         let worker = worker(&store, stripe.clone(), &clock);
         for delivery in ["first", "again"] {
             let response = handle(&worker, &(), fixture(), ample(&clock)).await;
@@ -269,16 +275,7 @@ mod tests {
 
     #[tokio::test]
     async fn messages_not_started_in_time_are_reported_for_sqs_and_the_started_ones_are_done() {
-        let (store, clock) = november().await;
-        let stripe = MemoryPayments::new(clock.clone());
-        let customer = stripe.create_customer(&demo()).await.expect("customer");
-        stripe
-            .save_card(&customer, CardKind::Succeeds)
-            .expect("a card");
-        store
-            .set_customer(&demo(), &customer)
-            .await
-            .expect("recorded");
+        let (store, clock, stripe) = november_with_a_card().await;
         let batch: SqsEvent =
             serde_json::from_str(include_str!("../../../events/invoice-account-batch.json"))
                 .expect("the batch fixture parses");
