@@ -67,10 +67,12 @@ def seed():
         boto3.client("sqs").create_queue(QueueName=settings[queue].rsplit("/", 1)[1])
     ssm = boto3.client("ssm")
     # The template's default parameter names, as the deployed functions read them.
-    for name, value in [("/billing/stripe/api-key", "sk_test_local"),
+    for name, value in [("/billing/stripe/dashboard-key", "sk_test_local"),
+                        ("/billing/stripe/webhook-key", "sk_test_local"),
+                        ("/billing/stripe/worker-key", "sk_test_local"),
                         ("/billing/stripe/webhook-secret", env("STRIPE_WEBHOOK_SECRET"))]:
         ssm.put_parameter(Name=name, Value=value, Type="SecureString", Overwrite=True)
-    print("== moto seeded: table, prices, SES identity, bus, queue, the Stripe key and webhook secret in SSM")
+    print("== moto seeded: table, prices, SES identity, bus, queue, the Stripe keys and webhook secret in SSM")
 
 
 # --- the events ---------------------------------------------------------------------------------

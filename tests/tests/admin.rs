@@ -221,6 +221,106 @@ async fn recorded_usage_shows_in_the_account_once_however_often_it_is_sent() {
 }
 
 #[tokio::test]
+async fn refused_usage_is_listed_and_replayed_once_after_its_price_is_set() {
+    use billing_app::refused::{RefusedUsage, RefusedUsageStore};
+    let ctx = context().await;
+    let detail = serde_json::json!({"event_id": "evt-tpu-1", "account_id": "acct-r",
+        "resource_id": "r-1", "service": "tpu", "started_at": "2026-11-19T10:00:00Z",
+        "stopped_at": "2026-11-19T12:30:00Z"});
+    let refused = RefusedUsage {
+        account: billing_app::ids::AccountId::parse("acct-r").expect("account"),
+        event_id: billing_app::ids::EventId::parse("evt-tpu-1").expect("event"),
+        detail_type: "UsageRecorded".into(),
+        detail,
+        reason: "unknown service `tpu`: no price is in force at 2026-11-19 10:00:00 UTC".into(),
+        refused_at: "2026-11-19T12:31:00Z".parse().expect("time"),
+    };
+    ctx.store().keep_refused(&refused).await.expect("kept");
+    // Twice (a redelivery): one item.
+    ctx.store()
+        .keep_refused(&refused)
+        .await
+        .expect("kept again");
+
+    let listed = admin(&ctx, &["usage", "refused"]).await.expect("list");
+    let rows: Vec<&str> = listed.lines().collect();
+    assert_eq!(rows.len(), 2, "{listed}");
+    assert!(rows[1].starts_with("2026-11-19T12:31:00Z"), "{listed}");
+    assert!(
+        rows[1].contains("acct-r") && rows[1].contains("evt-tpu-1"),
+        "{listed}"
+    );
+    assert!(rows[1].contains("unknown service `tpu`"), "{listed}");
+    let json: Value = serde_json::from_str(
+        &admin(&ctx, &["--json", "usage", "refused"])
+            .await
+            .expect("json"),
+    )
+    .expect("json");
+    assert_eq!(json[0]["detail"]["service"], "tpu");
+
+    let replay = [
+        "usage",
+        "replay",
+        "--account",
+        "acct-r",
+        "--event",
+        "evt-tpu-1",
+    ];
+    let err = admin(&ctx, &replay).await.expect_err("no price yet");
+    assert!(err.to_string().contains("unknown service `tpu`"), "{err}");
+    admin(
+        &ctx,
+        &[
+            "prices",
+            "set",
+            "--service",
+            "tpu",
+            "--hourly",
+            "4",
+            "--effective",
+            "2026-11-01T00:00:00Z",
+        ],
+    )
+    .await
+    .expect("price");
+    let done = admin(&ctx, &replay).await.expect("replayed");
+    assert!(done.contains("applied"), "{done}");
+    let listed = admin(&ctx, &["usage", "refused"]).await.expect("list");
+    assert_eq!(listed.lines().count(), 1, "only the header: {listed}");
+    let shown = admin(&ctx, &["account", "show", "--account", "acct-r"])
+        .await
+        .expect("show");
+    assert!(
+        shown.contains("month to date: 12 USD"),
+        "3 h at 4/h: {shown}"
+    );
+
+    // Kept again by a late redelivery, and replayed: the event is recorded once.
+    ctx.store()
+        .keep_refused(&refused)
+        .await
+        .expect("kept again");
+    let again = admin(&ctx, &replay).await.expect("replayed again");
+    assert!(again.contains("duplicate"), "{again}");
+    let shown = admin(&ctx, &["account", "show", "--account", "acct-r"])
+        .await
+        .expect("show");
+    assert!(
+        shown.contains("month to date: 12 USD"),
+        "still 3 h: {shown}"
+    );
+    let gone = admin(&ctx, &replay).await.expect_err("nothing kept");
+    assert!(
+        gone.to_string().contains("no refused usage is kept"),
+        "{gone}"
+    );
+    let bad = ["usage", "replay", "--account", "a b", "--event", "e"];
+    let err = admin(&ctx, &bad).await.expect_err("bad id");
+    assert!(err.to_string().contains("account id"), "{err}");
+}
+
+#[tokio::test]
 async fn bad_input_is_a_clear_error_and_records_nothing() {
     let ctx = context().await;
     admin(

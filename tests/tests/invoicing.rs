@@ -589,7 +589,11 @@ async fn the_run_sends_work_through_sqs_and_the_worker_returns_what_failed() {
             Some(r#"{"account": "", "month": "2026-10"}"#.to_owned()),
         ),
     ];
-    let response = invoice_account::handler::handle(&w.worker(), &(), event).await;
+    let budget = invoice_account::handler::Budget {
+        deadline: chrono::DateTime::<chrono::Utc>::MAX_UTC,
+        reserve: chrono::TimeDelta::zero(),
+    };
+    let response = invoice_account::handler::handle(&w.worker(), &(), event, budget).await;
     let failed: Vec<&str> = response
         .batch_item_failures
         .iter()

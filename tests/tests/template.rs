@@ -217,6 +217,149 @@ fn every_function_has_an_errors_alarm() {
     }
 }
 
+/// The handled failures that are successful invocations to Lambda, so no `Errors` alarm sees them:
+/// each is counted in the embedded metric format and alarmed when it is not zero.
+#[test]
+fn handled_failures_are_counted_and_alarmed_when_not_zero() {
+    use billing_aws::metrics::{Metric, NAMESPACE};
+    let t = template();
+    let alarms = alarms(&t);
+    for (metric, function) in [
+        (Metric::UsageRefused, "RecordUsageFunction"),
+        (Metric::WebhookRejected, "StripeWebhookFunction"),
+        (Metric::WebhookFailed, "StripeWebhookFunction"),
+        (Metric::InvoiceStopped, "InvoiceAccountFunction"),
+    ] {
+        let alarm = alarms
+            .iter()
+            .find(|p| {
+                p["Namespace"] == NAMESPACE
+                    && p["MetricName"] == metric.name()
+                    && reference(&p["Dimensions"][0]["Value"]) == Some((function, ""))
+            })
+            .unwrap_or_else(|| panic!("no alarm on {} of {function}", metric.name()));
+        assert_eq!(alarm["Dimensions"][0]["Name"], "FunctionName");
+        assert_eq!(alarm["Dimensions"].as_sequence().map(Vec::len), Some(1));
+        assert_eq!(alarm["Statistic"], "Sum", "{}", metric.name());
+        assert_eq!(alarm["ComparisonOperator"], "GreaterThanThreshold");
+        assert_eq!(
+            number(&t, &alarm["Threshold"]),
+            Some(0),
+            "{}",
+            metric.name()
+        );
+        assert_eq!(alarm["TreatMissingData"], "notBreaching");
+        assert_eq!(
+            reference(&alarm["AlarmActions"][0]),
+            Some(("AlarmTopic", "")),
+            "{} pages the alarm topic",
+            metric.name()
+        );
+    }
+    // Every alarm on our namespace watches a metric the functions write.
+    for p in alarms.iter().filter(|p| p["Namespace"] == NAMESPACE) {
+        assert!(
+            Metric::ALL.iter().any(|m| p["MetricName"] == m.name()),
+            "{:?} is no metric the functions count",
+            p["MetricName"]
+        );
+    }
+}
+
+/// The worst case of one Stripe call of a function, by the client's own rule, from its environment.
+fn worst_stripe_call(f: &Value) -> std::time::Duration {
+    let env = &f["Properties"]["Environment"]["Variables"];
+    let timing = ["STRIPE_TIMEOUT_MS", "STRIPE_ATTEMPTS"];
+    let get = |k: &str| {
+        timing
+            .contains(&k)
+            .then(|| env[k].as_str().map(str::to_owned))?
+    };
+    billing_stripe::StripeSettings::from_env(get, "sk_test_x".into())
+        .expect("the function's Stripe settings")
+        .worst_call()
+}
+
+#[test]
+fn stripe_calls_fit_the_time_their_callers_wait() {
+    use std::time::Duration;
+    let t = template();
+    let resource = |id: &str| t["Resources"][id].clone();
+    let global_timeout = number(&t, &t["Globals"]["Function"]["Timeout"]).expect("timeout");
+    for id in ["BillingApiFunction", "StripeWebhookFunction"] {
+        let f = resource(id);
+        let env = &f["Properties"]["Environment"]["Variables"];
+        assert_eq!(env["STRIPE_ATTEMPTS"], "2", "{id}: at most 2 attempts");
+        // Two calls in one request (a customer, then a hosted page) still answer before API
+        // Gateway's 30 s, and the function's own timeout.
+        let worst = worst_stripe_call(&f);
+        assert!(worst <= Duration::from_secs(10), "{id}: {worst:?}");
+        let timeout = number(&t, &f["Properties"]["Timeout"]).unwrap_or(global_timeout);
+        assert!(
+            2 * worst < Duration::from_secs(timeout.min(30)),
+            "{id}: {worst:?}"
+        );
+    }
+    let worker = resource("InvoiceAccountFunction");
+    let timeout = number(&t, &worker["Properties"]["Timeout"]).expect("the worker's timeout");
+    let worst = worst_stripe_call(&worker);
+    assert!(
+        worst > Duration::from_secs(10),
+        "the worker keeps its longer budget: {worst:?}"
+    );
+    assert!(
+        worst < Duration::from_secs(timeout),
+        "{worst:?} inside {timeout} s"
+    );
+    let visibility = number(
+        &t,
+        &resource("InvoiceQueue")["Properties"]["VisibilityTimeout"],
+    )
+    .expect("visibility");
+    assert!(
+        visibility >= 6 * timeout,
+        "AWS: at least six times the function timeout"
+    );
+}
+
+#[test]
+fn each_stripe_role_reads_its_own_key_and_no_other() {
+    let t = template();
+    let roles = [
+        ("BillingApiFunction", "StripeDashboardKeyParameter"),
+        ("StripeWebhookFunction", "StripeWebhookKeyParameter"),
+        ("InvoiceAccountFunction", "StripeWorkerKeyParameter"),
+    ];
+    for (_, parameter) in roles {
+        assert_eq!(t["Parameters"][parameter]["Type"], "String", "{parameter}");
+    }
+    for (name, f) in functions(&t) {
+        let env = &f["Properties"]["Environment"]["Variables"];
+        let policies = serde_yaml::to_string(&f["Properties"]["Policies"]).expect("yaml");
+        let role = roles.iter().find(|(function, _)| *function == name);
+        match role {
+            Some((_, own)) => {
+                assert_eq!(
+                    reference(&env["STRIPE_API_KEY_PARAMETER"]),
+                    Some((*own, "")),
+                    "{name}"
+                );
+                assert!(
+                    policies.contains(&format!("parameter${{{own}}}")),
+                    "{name} reads {own}"
+                );
+            }
+            None => assert!(
+                env["STRIPE_API_KEY_PARAMETER"].is_null(),
+                "{name} has no Stripe key"
+            ),
+        }
+        for (_, other) in roles.iter().filter(|r| Some(*r) != role) {
+            assert!(!policies.contains(other), "{name} may not read {other}");
+        }
+    }
+}
+
 /// Who puts messages in a dead-letter queue, and so needs the right to send them.
 #[derive(Debug, Clone)]
 enum Producer {

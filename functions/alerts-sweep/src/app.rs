@@ -19,7 +19,7 @@ pub type App<C> = Sweeper<DynamoDbStore, SesMailer, EventBridgePublisher, C, Sqs
 pub type InitError = std::convert::Infallible;
 
 /// The sweep on `clock`.
-pub async fn build<C: Clock>(
+pub async fn build<C: Clock + Clone>(
     config: &Config,
     sdk: &SdkConfig,
     clock: C,
@@ -35,12 +35,13 @@ pub async fn build<C: Clock>(
             aws_sdk_eventbridge::Client::new(sdk),
             config.event_bus.clone(),
         ),
-        clock,
+        clock.clone(),
         config.currency,
         config.billing_page.clone(),
     );
     Ok(Sweeper {
         sweep: AlertSweep::new(alerts),
         queue: SqsWorkQueue::new(aws_sdk_sqs::Client::new(sdk), config.sweep_queue.clone()),
+        clock,
     })
 }

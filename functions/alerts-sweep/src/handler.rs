@@ -8,6 +8,7 @@ use billing_app::clock::Clock;
 use billing_app::credits::CreditStore;
 use billing_app::notify::{EventPublisher, Mailer};
 use billing_app::store::UsageStore;
+use billing_aws::metrics::{self, Metric};
 use lambda_runtime::{tracing, Error};
 use serde_json::{json, Value};
 
@@ -18,6 +19,8 @@ pub struct Sweeper<S, M, P, C, Q> {
     pub sweep: AlertSweep<S, M, P, C>,
     /// The queue of shard messages (this function consumes it).
     pub queue: Q,
+    /// The sweep's clock, which also dates the metrics.
+    pub clock: C,
 }
 
 /// An SQS batch (it has `Records`) sweeps its shards and answers the messages that failed; anything
@@ -52,13 +55,17 @@ where
         match outcome {
             // An account whose check failed is checked again by the next sweep, five minutes on:
             // redelivering the message would check the whole shard again sooner, for nothing.
-            Ok(report) => tracing::info!(
-                message = %id,
-                checked = report.checked,
-                sent = report.sent,
-                failed = report.failed.len(),
-                "shard swept"
-            ),
+            Ok(report) => {
+                let at_ms = app.clock.now().timestamp_millis();
+                metrics::count(Metric::AlertsSent, report.sent as u64, at_ms);
+                tracing::info!(
+                    message = %id,
+                    checked = report.checked,
+                    sent = report.sent,
+                    failed = report.failed.len(),
+                    "shard swept"
+                )
+            }
             Err(e) => {
                 tracing::error!(message = %id, error = %e, "sweep failed; SQS will retry");
                 let mut failure = BatchItemFailure::default();
@@ -147,6 +154,7 @@ mod tests {
         let app = Sweeper {
             sweep: AlertSweep::new(alerts),
             queue: MemoryQueue::default(),
+            clock: clock.clone(),
         };
         (app, mailer, clock)
     }

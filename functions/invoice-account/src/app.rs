@@ -17,6 +17,10 @@ pub struct App<C> {
     pub worker: InvoiceWorker<DynamoDbStore, StripePayments, SesMailer, C>,
     /// Retries the account's failed payments that are due.
     pub collections: Collections<DynamoDbStore, StripePayments, SesMailer, EventBridgePublisher, C>,
+    /// The time left a message needs to be started: the worst case of one Stripe call (every
+    /// attempt timing out), so that a message started is never cut by the function's timeout in
+    /// its first call.
+    pub reserve: chrono::TimeDelta,
 }
 
 /// Everything that can fail at init here is Stripe's: reading its key, building its client.
@@ -39,7 +43,10 @@ pub async fn build<C: Clock + Clone>(
     // One client, one pace: retries and invoicing share the worker's Stripe rate.
     let payments = StripePayments::new(&settings)?;
     let mailer = SesMailer::new(aws_sdk_sesv2::Client::new(sdk), config.alert_sender.clone());
+    let reserve =
+        chrono::TimeDelta::from_std(settings.worst_call()).unwrap_or(chrono::TimeDelta::MAX);
     Ok(App {
+        reserve,
         collections: Collections::new(
             store.clone(),
             payments.clone(),

@@ -9,11 +9,17 @@ use lambda_runtime::{run, service_fn, tracing, Error, LambdaEvent};
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     tracing::init_default_subscriber();
+    billing_aws::metrics::init(|k| std::env::var(k).ok(), "invoice-account");
     let config = Config::from_env()?;
     let sdk = billing_aws::sdk_config(|k| std::env::var(k).ok()).await;
     let app = app::build(&config, &sdk, SystemClock).await?;
     run(service_fn(|event: LambdaEvent<SqsEvent>| async {
-        Ok::<_, Error>(handler::handle(&app.worker, &app.collections, event.payload).await)
+        let LambdaEvent { payload, context } = event;
+        let budget = handler::Budget {
+            deadline: context.deadline().into(),
+            reserve: app.reserve,
+        };
+        Ok::<_, Error>(handler::handle(&app.worker, &app.collections, payload, budget).await)
     }))
     .await
 }

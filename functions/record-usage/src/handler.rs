@@ -2,7 +2,9 @@
 //!
 //! - Recorded, duplicate, or a repeat of what is known: `Ok`.
 //! - Refused by a billing rule (deleted account, unknown service, outside the window, ...): logged with
-//!   its reason and `Ok`: retrying cannot change the answer, and nothing was stored.
+//!   its reason, kept as refused usage (the event and the reason, for `billing-admin usage refused`
+//!   and `usage replay`) and `Ok`: retrying cannot change the answer, and no usage was stored. If
+//!   the refusal cannot be kept: `Err` (`UsageNotStored`), retried by Lambda.
 //! - Malformed: `Err` (error type `MalformedUsageEvent`), so that after Lambda's retries the event lands
 //!   in the dead-letter queue for the sender to fix.
 //! - The store failed or stayed contended: `Err` (`UsageNotStored`), retried by Lambda.
@@ -18,7 +20,9 @@ use billing_app::credits::CreditStore;
 use billing_app::events::{MalformedEvent, UsageEvent};
 use billing_app::ingest::{IngestError, Recorded, UsageRecorder};
 use billing_app::notify::{EventPublisher, Mailer};
+use billing_app::refused::{RefusedUsage, RefusedUsageStore};
 use billing_app::store::UsageStore;
+use billing_aws::metrics::{self, Metric};
 use lambda_runtime::Diagnostic;
 use serde_json::Value;
 use tracing::{info, warn};
@@ -66,17 +70,24 @@ pub async fn handle<S, M, P, C>(
     event: EventBridgeEvent<Value>,
 ) -> Result<Recorded, HandlerError>
 where
-    S: UsageStore + AlertStore + CreditStore,
+    S: UsageStore + AlertStore + CreditStore + RefusedUsageStore,
     M: Mailer,
     P: EventPublisher,
     C: Clock,
 {
-    let usage =
-        UsageEvent::from_eventbridge(&event.detail_type, event.detail).inspect_err(|e| {
+    let usage = UsageEvent::from_eventbridge(&event.detail_type, event.detail.clone())
+        .inspect_err(|e| {
             warn!(detail_type = %event.detail_type, error = %e, "malformed usage event");
         })?;
+    let now = services.recorder.clock().now();
+    let at_ms = now.timestamp_millis();
     match services.recorder.record(&usage).await {
         Ok(outcome) => {
+            let counted = match outcome {
+                Recorded::Applied => Metric::UsageRecorded,
+                Recorded::Duplicate | Recorded::Unchanged(_) => Metric::UsageDuplicate,
+            };
+            metrics::count(counted, 1, at_ms);
             info!(event_id = %usage.event_id, account_id = %usage.account, ?outcome, "usage event processed");
             let alerted = services
                 .alerts
@@ -86,6 +97,7 @@ where
                     let source = std::error::Error::source(e).map(ToString::to_string);
                     warn!(account_id = %usage.account, error = %e, ?source, "cost alert not sent");
                 })?;
+            metrics::count(Metric::AlertsSent, alerted.len() as u64, at_ms);
             if !alerted.is_empty() {
                 let alerts: Vec<String> = alerted.iter().map(|k| k.id()).collect();
                 info!(account_id = %usage.account, ?alerts, "alerts sent");
@@ -94,6 +106,21 @@ where
         }
         Err(IngestError::Refused(reason)) => {
             warn!(event_id = %usage.event_id, account_id = %usage.account, %reason, "usage event refused");
+            let refused = RefusedUsage {
+                account: usage.account.clone(),
+                event_id: usage.event_id.clone(),
+                detail_type: event.detail_type,
+                detail: event.detail,
+                reason: reason.to_string(),
+                refused_at: now,
+            };
+            services
+                .recorder
+                .store()
+                .keep_refused(&refused)
+                .await
+                .map_err(|e| HandlerError::NotStored(e.into()))?;
+            metrics::count(Metric::UsageRefused, 1, at_ms);
             Ok(Recorded::Unchanged("refused"))
         }
         Err(e) => {
@@ -260,7 +287,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_refused_event_is_acknowledged_and_stores_nothing() {
+    async fn a_refused_event_is_acknowledged_stores_no_usage_and_is_kept_for_replay() {
         let (r, _) = services().await;
         let mut unknown = fixture(include_str!("../../../events/usage-started.json"));
         unknown.detail["service"] = Value::from("tpu-v5");
@@ -274,5 +301,11 @@ mod tests {
             .open_sessions(&AccountId::parse("acct-demo").expect("id"))
             .await;
         assert!(open.expect("open").is_empty());
+        let kept = r.recorder.store().refused_usage().await.expect("kept");
+        assert_eq!(kept.len(), 1);
+        assert_eq!(kept[0].event_id.as_str(), "evt-started-0001");
+        assert!(kept[0].reason.contains("tpu-v5"), "{}", kept[0].reason);
+        assert_eq!(kept[0].detail["service"], "tpu-v5");
+        assert_eq!(kept[0].refused_at, r.recorder.clock().now());
     }
 }

@@ -8,6 +8,7 @@ use record_usage::{app, handler};
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     tracing::init_default_subscriber();
+    billing_aws::metrics::init(|k| std::env::var(k).ok(), "record-usage");
     let config = Config::from_env()?;
     let sdk = billing_aws::sdk_config(|k| std::env::var(k).ok()).await;
     let app = app::build(&config, &sdk, SystemClock).await?;

@@ -5,6 +5,7 @@ use billing_app::notify::Mailer;
 use billing_app::payments::Payments;
 use billing_app::standing::PaymentFollowUp;
 use billing_app::webhooks::{Handled, WebhookProcessor, WebhookStore};
+use billing_aws::metrics::{self, Metric};
 use billing_stripe::verify_event;
 use lambda_http::{Body, Error, Request, Response};
 use serde_json::json;
@@ -45,7 +46,8 @@ pub async fn handle<S: WebhookStore, P: Payments, M: Mailer, C: Clock, F: Paymen
     endpoint: &Endpoint<S, P, M, C, F>,
     request: Request,
 ) -> Result<Response<Body>, Error> {
-    let (processor, now) = (&endpoint.processor, endpoint.clock.now().timestamp());
+    let at = endpoint.clock.now();
+    let (processor, now) = (&endpoint.processor, at.timestamp());
     let body = match request.body() {
         Body::Text(t) => t.as_str(),
         Body::Binary(b) => std::str::from_utf8(b).unwrap_or_default(),
@@ -59,11 +61,14 @@ pub async fn handle<S: WebhookStore, P: Payments, M: Mailer, C: Clock, F: Paymen
     let event = match verify_event(body, signature, &endpoint.secret, now) {
         Ok(e) => e,
         Err(rejected) => {
+            // A wrong signing secret or API version rejects every delivery: counted and alarmed.
+            lambda_http::tracing::warn!(error = %rejected, "webhook rejected");
+            metrics::count(Metric::WebhookRejected, 1, at.timestamp_millis());
             return reply(
                 400,
                 json!({"type": "about:blank", "title": "Bad Request", "status": 400,
                        "detail": rejected.to_string()}),
-            )
+            );
         }
     };
     match processor.process(&event).await {
@@ -73,6 +78,7 @@ pub async fn handle<S: WebhookStore, P: Payments, M: Mailer, C: Clock, F: Paymen
         ),
         Err(e) => {
             lambda_http::tracing::error!(event = %event.id, error = %e, "webhook processing failed");
+            metrics::count(Metric::WebhookFailed, 1, at.timestamp_millis());
             reply(
                 500,
                 json!({"type": "about:blank", "title": "Internal Server Error", "status": 500,

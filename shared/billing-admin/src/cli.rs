@@ -7,6 +7,7 @@ use std::io::Write;
 use clap::{Parser, Subcommand};
 
 use billing_app::invoicing::PaymentEventLog;
+use billing_app::refused::RefusedUsageStore;
 
 use crate::commands::account::{self, AccountCommand};
 use crate::commands::alerts::{self, AlertsCommand};
@@ -39,7 +40,7 @@ pub enum Command {
     /// The price list.
     #[command(subcommand)]
     Prices(PricesCommand),
-    /// Usage records.
+    /// Usage records, and usage a rule refused.
     #[command(subcommand)]
     Usage(UsageCommand),
     /// Accounts.
@@ -66,7 +67,7 @@ pub async fn run(cli: Cli, ctx: &Context, out: &mut dyn Write) -> Result<(), Adm
 
 /// Runs a command against any store with the ports the commands use (the in-memory one in tests).
 /// `table create` always acts on the context's DynamoDB table.
-pub async fn run_on<S: invoicing::Store + PaymentEventLog>(
+pub async fn run_on<S: invoicing::Store + PaymentEventLog + RefusedUsageStore>(
     store: &S,
     cli: Cli,
     ctx: &Context,
@@ -76,7 +77,7 @@ pub async fn run_on<S: invoicing::Store + PaymentEventLog>(
     match cli.command {
         Command::Table(command) => table::run(ctx, command, out).await,
         Command::Prices(command) => prices::run(store, ctx, command, json, out).await,
-        Command::Usage(command) => usage::run(store, ctx, command, out).await,
+        Command::Usage(command) => usage::run(store, ctx, command, json, out).await,
         Command::Account(command) => account::run(store, ctx, command, json, out).await,
         Command::Alerts(command) => alerts::run(store, ctx, command, out).await,
         Command::Credits(command) => credits::run(store, ctx, command, json, out).await,

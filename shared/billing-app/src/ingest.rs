@@ -161,6 +161,11 @@ impl<S: UsageStore, C: Clock> UsageRecorder<S, C> {
         &self.store
     }
 
+    /// The clock it records by.
+    pub fn clock(&self) -> &C {
+        &self.clock
+    }
+
     /// What events are accepted.
     pub fn policy(&self) -> &IngestPolicy {
         &self.policy

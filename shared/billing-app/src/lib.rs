@@ -5,6 +5,7 @@
 //! - [`events`]: the usage events platform services publish, and their parsing.
 //! - [`store`]: the storage port ([`store::UsageStore`]) in domain terms.
 //! - [`ingest`]: recording usage events exactly once.
+//! - [`refused`]: usage refused by a rule, kept for an operator to list and replay.
 //! - [`alerts`]: cost, forecast and credit alerts, each sent once, checked on usage and by the sweep.
 //! - [`credits`]: credit grants and their append-only ledger.
 //! - [`dashboard`]: the billing page: summary, usage, invoices, alerts, account deletion.
@@ -38,6 +39,7 @@ pub mod invoicing;
 pub mod notify;
 pub mod payment_methods;
 pub mod payments;
+pub mod refused;
 pub mod standing;
 pub mod store;
 #[cfg(test)]

@@ -1,7 +1,8 @@
-//! The AWS SDK configuration a function builds once at start-up, and (feature `ssm`) the secrets it
-//! reads from SSM then: the bootstrap every function shares, apart from the adapters of the
-//! services it calls. It links no service client but SSM's, and that only with `ssm`.
+//! The AWS SDK configuration a function builds once at start-up, the [`metrics`] it counts, and
+//! (feature `ssm`) the secrets it reads from SSM then: the bootstrap every function shares, apart
+//! from the adapters of the services it calls. It links no service client but SSM's, and that only with `ssm`.
 
+pub mod metrics;
 #[cfg(feature = "ssm")]
 pub mod ssm;
 

@@ -63,7 +63,7 @@ where
     }
 }
 
-fn corrupt(item: &Item, problem: String) -> StoreError {
+pub(crate) fn corrupt(item: &Item, problem: String) -> StoreError {
     let key = |k: &str| {
         item.get(k)
             .and_then(|v| v.as_s().ok())

@@ -117,6 +117,16 @@ pub(crate) fn marker_pk(account: &AccountId, event: &EventId) -> String {
     format!("EVENT#{account}#{event}")
 }
 
+/// The partition of refused usage of the accounts of one roster shard.
+pub(crate) fn refused_pk(shard: u8) -> String {
+    format!("REFUSED#{shard:02}")
+}
+
+/// A refused event: unique per account and event id, like its marker.
+pub(crate) fn refused_sk(account: &AccountId, event: &EventId) -> String {
+    format!("{account}#{event}")
+}
+
 /// A sent-alert marker: `ALERT#<id with # for :>` (a crossed threshold: `ALERT#<month>#<threshold>`).
 pub(crate) fn alert_sk(key: &AlertKey) -> String {
     format!("{ALERT_PREFIX}{}", key.id().replace(':', "#"))
@@ -199,6 +209,8 @@ mod tests {
         );
         assert_eq!(price_sk(&service, t), format!("PRICE#gpu#{stamp}"));
         assert_eq!(marker_pk(&account, &event), "EVENT#acct-1#e-1");
+        assert_eq!(refused_pk(3), "REFUSED#03");
+        assert_eq!(refused_sk(&account, &event), "acct-1#e-1");
         assert_eq!(
             alert_sk(&AlertKey::Crossed {
                 month: march,

@@ -14,6 +14,7 @@
 //! | Stripe event marker | `STRIPE_EVENT#<id>` | `EVENT` (with `ttl`)                            |
 //! | alert settings      | `ACCOUNT#<a>`       | `ALERTS`                                        |
 //! | sent-alert marker   | `ACCOUNT#<a>`       | `ALERT#<alert id, : as #>` (with `ttl`)         |
+//! | refused usage       | `REFUSED#<shard>`   | `<a>#<event id>` (with `ttl`)                   |
 //!
 //! Event ids are unique per account only, so the key of a usage event marker holds the account.
 //!
@@ -30,7 +31,7 @@
 //! One module per port, each with its item codec: `usage` (`UsageStore`; recording an event is
 //! `usage::commit`), `alerts` (`AlertStore`), `credits` (`CreditStore`), `invoices`
 //! (`InvoiceStore`) and `invoicing` (`CustomerStore`, `InvoicingStore`, `RosterStore`,
-//! `PaymentEventLog`). `codec` writes and reads attribute values.
+//! `PaymentEventLog`), `refused` (`RefusedUsageStore`). `codec` writes and reads attribute values.
 
 mod access;
 mod alerts;
@@ -39,6 +40,7 @@ mod credits;
 mod invoices;
 mod invoicing;
 mod keys;
+mod refused;
 mod standing;
 mod usage;
 

@@ -69,7 +69,9 @@ fn refused_or_failed(e: SdkError<SendEmailError>, to: &str, from: &str) -> Notif
     if let Some(SendEmailError::MessageRejected(rejected)) = e.as_service_error() {
         let message = rejected.message().unwrap_or_default();
         if message.contains(to) && !message.contains(from) {
-            return NotifyError(Box::new(AddressRefused(message.to_owned())));
+            // The reason is recorded and may reach a log: never with the address in it.
+            let reason = message.replace(to, "<recipient>");
+            return NotifyError(Box::new(AddressRefused(reason)));
         }
     }
     failed(e)

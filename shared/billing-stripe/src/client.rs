@@ -87,12 +87,17 @@ impl StripePayments {
             match out {
                 Err(e) if transient(&e) && attempt < self.attempts => {
                     tracing::warn!(attempt, error = %e, "Stripe call failed; retrying with the same key");
-                    tokio::time::sleep(Duration::from_millis(200 * 2_u64.pow(attempt))).await;
+                    tokio::time::sleep(backoff(attempt)).await;
                 }
                 other => return other,
             }
         }
     }
+}
+
+/// The pause after failed attempt `attempt` (1, 2, ...): 400 ms, 800 ms, ...
+pub(crate) fn backoff(attempt: u32) -> Duration {
+    Duration::from_millis(200 * 2_u64.pow(attempt))
 }
 
 pub(crate) fn transient(e: &StripeError) -> bool {

@@ -91,6 +91,8 @@ pub struct StripeConfig {
     pub base_url: Option<String>,
     /// `STRIPE_TIMEOUT_MS` (default 10000): per attempt.
     pub timeout: Duration,
+    /// `STRIPE_ATTEMPTS` (default 3, the first included): attempts per call for transient failures.
+    pub attempts: u32,
     /// `STRIPE_MAX_RPS` (all processes together, default 25, Stripe's test-mode limit) divided by
     /// `STRIPE_MAX_CONCURRENCY` (processes at once, default 1): this process's rate.
     pub requests_per_second: u32,
@@ -116,6 +118,7 @@ impl StripeConfig {
             api_key: Secret::from_lookup(get, "STRIPE_API_KEY", "STRIPE_API_KEY_PARAMETER")?,
             base_url: get("STRIPE_API_BASE"),
             timeout: Duration::from_millis(u64::from(number("STRIPE_TIMEOUT_MS", 10_000)?)),
+            attempts: number("STRIPE_ATTEMPTS", 3)?,
             requests_per_second: (total / concurrency).max(1),
         })
     }
@@ -147,6 +150,7 @@ mod tests {
         );
         assert_eq!(c.requests_per_second, 2);
         assert_eq!(c.timeout, Duration::from_secs(10));
+        assert_eq!(c.attempts, 3);
         assert_eq!(c.base_url, None);
         let c = StripeConfig::from_lookup(&lookup(&[
             ("STRIPE_API_KEY", "sk_test_local"),

@@ -46,7 +46,7 @@ impl StripeSettings {
 
     /// Reads the settings around `api_key`, which the caller resolved (in AWS, from the SSM
     /// SecureString that `STRIPE_API_KEY_PARAMETER` names): `STRIPE_API_BASE` (a fake's URL),
-    /// `STRIPE_TIMEOUT_MS` (default 10000), and the rate: `STRIPE_MAX_RPS` (all processes together,
+    /// `STRIPE_TIMEOUT_MS` (default 10000), `STRIPE_ATTEMPTS` (default 3), and the rate: `STRIPE_MAX_RPS` (all processes together,
     /// default 25, Stripe's test-mode limit) divided by `STRIPE_MAX_CONCURRENCY` (processes at once,
     /// default 1).
     pub fn from_env(
@@ -74,12 +74,20 @@ impl StripeSettings {
             base_url: get("STRIPE_API_BASE"),
             timeout: Duration::from_millis(u64::from(number("STRIPE_TIMEOUT_MS", 10_000)?)),
             requests_per_second: (total / concurrency).max(1),
-            attempts: 3,
+            attempts: number("STRIPE_ATTEMPTS", 3)?,
         })
     }
 }
 
 impl StripeSettings {
+    /// The longest one call can take when Stripe does not answer: every attempt times out, with
+    /// the backoff between attempts (pacing aside). A caller with a deadline starts a call only
+    /// with this much time left.
+    pub fn worst_call(&self) -> Duration {
+        let attempts = self.attempts.max(1);
+        (1..attempts).map(crate::client::backoff).sum::<Duration>() + self.timeout * attempts
+    }
+
     /// The settings of a [`StripeConfig`], its key read from SSM if it is named there (`ssm` is
     /// called only then).
     pub async fn resolve(
@@ -91,7 +99,7 @@ impl StripeSettings {
             base_url: config.base_url.clone(),
             timeout: config.timeout,
             requests_per_second: config.requests_per_second,
-            attempts: 3,
+            attempts: config.attempts,
         })
     }
 }
@@ -144,6 +152,21 @@ mod tests {
         let s = settings(&[("STRIPE_MAX_RPS", "2"), ("STRIPE_MAX_CONCURRENCY", "5")])
             .expect("settings");
         assert_eq!(s.requests_per_second, 1, "never below one request a second");
+    }
+
+    #[test]
+    fn the_worst_call_is_every_attempt_timing_out_with_the_backoffs_between() {
+        let worker = settings(&[]).expect("defaults");
+        assert_eq!(worker.attempts, 3);
+        // 3 × 10 s, and 0.4 s + 0.8 s between them.
+        assert_eq!(worker.worst_call(), Duration::from_millis(31_200));
+        let api = settings(&[("STRIPE_TIMEOUT_MS", "4000"), ("STRIPE_ATTEMPTS", "2")])
+            .expect("the API's settings");
+        assert_eq!(api.worst_call(), Duration::from_millis(8_400));
+        assert!(
+            settings(&[("STRIPE_ATTEMPTS", "0")]).is_err(),
+            "at least one"
+        );
     }
 
     #[test]

@@ -57,6 +57,11 @@ where
         }
     }
 
+    /// The clock it invoices by.
+    pub fn clock(&self) -> &C {
+        &self.clock
+    }
+
     /// Stops the next run at `point` (one of [`super::CRASH_POINTS`]), as a crash would.
     #[cfg(feature = "fault-injection")]
     pub fn crash_at(&mut self, point: Option<&str>) {

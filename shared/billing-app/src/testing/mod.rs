@@ -8,6 +8,7 @@
 //! | `WorkQueue` | [`MemoryQueue`] | `billing_sqs::SqsWorkQueue` |
 //! | `Mailer` | [`OutboxMailer`] | `billing_notify::SesMailer` |
 //! | `EventPublisher` | [`OutboxPublisher`] | `billing_notify::EventBridgePublisher` |
+//! | `RefusedUsageStore` | [`MemoryStore`] | `billing_dynamodb::DynamoDbStore` |
 //! | `StandingStore` | [`MemoryStore`] | `billing_dynamodb::DynamoDbStore` |
 //! | `AccountEvents` | [`OutboxEvents`] | `billing_notify::EventBridgePublisher` |
 //! | `Clock` | `clock::FixedClock` | `clock::SystemClock` |

@@ -25,6 +25,7 @@ use crate::store::{
 mod access;
 mod accounts;
 mod invoicing;
+mod refused;
 mod standing;
 
 type LineState = (UsageTotals, BTreeMap<NaiveDate, Decimal>);
@@ -53,6 +54,8 @@ struct State {
     collections: BTreeMap<(AccountId, Month), crate::standing::Collection>,
     standing: HashMap<AccountId, crate::standing::StandingRecord>,
     standing_history: Vec<(AccountId, crate::standing::StandingChange)>,
+    /// Usage refused by a rule, by account and event id (`refused.rs`).
+    refused: BTreeMap<(AccountId, EventId), crate::refused::RefusedUsage>,
 }
 
 /// The in-memory store; clones share the same data.
