@@ -10,6 +10,7 @@ use billing_stripe::StripeSettings;
 use clap::Parser;
 use e2e::admin;
 use e2e::billing::{customer_with_card, BILLING_PAGE};
+use invoice_account::config::WorkerSettings;
 use serde_json::Value;
 use stripe_fake::FakeStripe;
 
@@ -35,8 +36,11 @@ async fn context(fake: &FakeStripe) -> Context {
             stripe: StripeSettings::local(fake.url()),
             ses,
             sender,
-            billing_page: BILLING_PAGE.into(),
-            holidays: Holidays::default(),
+            worker: WorkerSettings {
+                currency: Currency::Usd,
+                holidays: Holidays::default(),
+                billing_page: BILLING_PAGE.into(),
+            },
         }),
     };
     admin(&ctx, &["table", "create"]).await.expect("table");

@@ -5,9 +5,10 @@ use std::process::ExitCode;
 use billing_admin::cli::{run, Cli};
 use billing_admin::context::{AdminError, BillingSetup, Context, SetupError};
 use billing_app::clock::{Clock, SystemClock};
-use billing_app::config::{holidays, required};
+use billing_app::config::required;
 use billing_stripe::StripeSettings;
 use clap::Parser;
+use invoice_account::config::WorkerSettings;
 
 /// Stripe (`STRIPE_API_KEY_PARAMETER` or `STRIPE_API_KEY`, `STRIPE_API_BASE`), SES
 /// (`ALERT_SENDER`), `BILLING_PAGE_URL` and `HOLIDAYS`, as the invoicing functions read them.
@@ -19,8 +20,7 @@ async fn billing_setup(aws: &aws_config::SdkConfig) -> Result<BillingSetup, Setu
         stripe: StripeSettings::from_env(env, api_key)?,
         ses: aws_sdk_sesv2::Client::new(aws),
         sender: required(&env, "ALERT_SENDER")?,
-        billing_page: required(&env, "BILLING_PAGE_URL")?,
-        holidays: holidays(&env)?,
+        worker: WorkerSettings::from_lookup(&env)?,
     })
 }
 

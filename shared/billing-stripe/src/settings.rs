@@ -80,6 +80,12 @@ impl StripeSettings {
 }
 
 impl StripeSettings {
+    /// Whether the key is a live one (`sk_live_`): a webhook processor then accepts live events
+    /// only, and a test key test ones.
+    pub fn is_live(&self) -> bool {
+        self.api_key.starts_with("sk_live_")
+    }
+
     /// The settings of a [`StripeConfig`], its key read from SSM if it is named there (`ssm` is
     /// called only then).
     pub async fn resolve(
