@@ -18,6 +18,11 @@
 //!
 //! The rules are written out with examples in `docs/billing-rules.md`.
 
+// No rule reads the clock: every instant is an argument. `clippy.toml` disallows the wall-clock
+// reads everywhere; here the lint cannot even be allowed, and it holds whatever chrono features
+// other crates turn on (`clock` is unified in under `cargo test --workspace`).
+#![forbid(clippy::disallowed_methods)]
+
 pub mod calendar;
 pub mod credits;
 pub mod estimate;
