@@ -331,15 +331,15 @@ async fn a_stored_event_is_replayed_once_and_bad_input_changes_nothing() {
     assert_eq!(fake.invoices().len(), invoices_before);
 
     let mut unconfigured = context(&fake).await;
-    unconfigured.billing = Err(SetupError::Secret(billing_aws::ssm::SecretError::Unset(
-        "STRIPE_API_KEY",
-    )));
+    unconfigured.billing = Err(SetupError::from(
+        billing_stripe::StripeConfig::from_lookup(&|_| None).expect_err("no Stripe configured"),
+    ));
     let e = admin(&unconfigured, &["invoicing", "pending"])
         .await
         .expect_err("no Stripe");
     assert!(
         e.to_string()
-            .contains("needs Stripe and SES: set STRIPE_API_KEY_PARAMETER"),
+            .contains("needs Stripe and SES: configuration: STRIPE_API_KEY_PARAMETER is not set"),
         "{e}"
     );
 }

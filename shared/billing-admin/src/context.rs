@@ -72,16 +72,13 @@ impl BillingSetup {
 /// Why there is no [`BillingSetup`]: the environment does not configure Stripe or SES.
 #[derive(Debug, thiserror::Error)]
 pub enum SetupError {
-    /// A variable is missing or malformed (`ALERT_SENDER`, `BILLING_PAGE_URL`, `HOLIDAYS`,
-    /// `CURRENCY`).
+    /// A variable is missing or malformed (`STRIPE_*`, `ALERT_SENDER`, `BILLING_PAGE_URL`,
+    /// `HOLIDAYS`, `CURRENCY`).
     #[error("{0}")]
     Config(#[from] ConfigError),
-    /// The Stripe API key could not be read (from SSM or the environment).
+    /// The Stripe API key named in SSM could not be read.
     #[error(transparent)]
-    Secret(#[from] billing_aws::ssm::SecretError),
-    /// The Stripe settings are malformed.
-    #[error(transparent)]
-    Stripe(#[from] billing_stripe::SettingsError),
+    Secret(#[from] billing_stripe::SecretError),
 }
 
 /// A command failed.
