@@ -21,6 +21,7 @@ use billing_rules::thresholds::Thresholds;
 use billing_rules::{Currency, ServiceId};
 use billing_stripe::{StripePayments, StripeSettings};
 use chrono::{DateTime, Utc};
+use invoice_account::config::WorkerSettings;
 use rust_decimal::Decimal;
 use serde_json::json;
 use stripe_fake::FakeStripe;
@@ -105,18 +106,20 @@ impl World {
         }
     }
 
-    /// A worker over this world.
+    /// A worker over this world, put together as `invoice-account` does.
     pub fn worker(
         &self,
     ) -> InvoiceWorker<DynamoDbStore, StripePayments, OutboxMailer, Arc<FixedClock>> {
-        InvoiceWorker::new(
+        invoice_account::app::worker(
+            &WorkerSettings {
+                currency: Currency::Usd,
+                holidays: Holidays::default(),
+                billing_page: BILLING_PAGE.into(),
+            },
             self.store.clone(),
             payments(&self.fake),
             self.mail.clone(),
             self.clock.clone(),
-            Currency::Usd,
-            Holidays::default(),
-            BILLING_PAGE.into(),
         )
     }
 

@@ -18,9 +18,9 @@ async fn context() -> Context {
         table,
         currency: Currency::Usd,
         now: NOW.parse::<DateTime<Utc>>().expect("now"),
-        billing: Err(SetupError::Secret(billing_aws::ssm::SecretError::Unset(
-            "STRIPE_API_KEY",
-        ))),
+        billing: Err(SetupError::from(
+            billing_stripe::StripeConfig::from_lookup(&|_| None).expect_err("no Stripe configured"),
+        )),
     };
     admin(&ctx, &["table", "create"])
         .await

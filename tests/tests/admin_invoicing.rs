@@ -10,6 +10,7 @@ use billing_stripe::StripeSettings;
 use clap::Parser;
 use e2e::admin;
 use e2e::billing::{customer_with_card, BILLING_PAGE};
+use invoice_account::config::WorkerSettings;
 use serde_json::Value;
 use stripe_fake::FakeStripe;
 
@@ -35,8 +36,11 @@ async fn context(fake: &FakeStripe) -> Context {
             stripe: StripeSettings::local(fake.url()),
             ses,
             sender,
-            billing_page: BILLING_PAGE.into(),
-            holidays: Holidays::default(),
+            worker: WorkerSettings {
+                currency: Currency::Usd,
+                holidays: Holidays::default(),
+                billing_page: BILLING_PAGE.into(),
+            },
         }),
     };
     admin(&ctx, &["table", "create"]).await.expect("table");
@@ -327,15 +331,15 @@ async fn a_stored_event_is_replayed_once_and_bad_input_changes_nothing() {
     assert_eq!(fake.invoices().len(), invoices_before);
 
     let mut unconfigured = context(&fake).await;
-    unconfigured.billing = Err(SetupError::Secret(billing_aws::ssm::SecretError::Unset(
-        "STRIPE_API_KEY",
-    )));
+    unconfigured.billing = Err(SetupError::from(
+        billing_stripe::StripeConfig::from_lookup(&|_| None).expect_err("no Stripe configured"),
+    ));
     let e = admin(&unconfigured, &["invoicing", "pending"])
         .await
         .expect_err("no Stripe");
     assert!(
         e.to_string()
-            .contains("needs Stripe and SES: set STRIPE_API_KEY_PARAMETER"),
+            .contains("needs Stripe and SES: configuration: STRIPE_API_KEY_PARAMETER is not set"),
         "{e}"
     );
 }

@@ -3,8 +3,9 @@
 //! Stripe key is read from its SSM SecureString, and only when it is not given directly.
 
 use aws_sdk_ssm::types::ParameterType;
-use billing_aws::ssm::{secret, ParameterError, SecretError};
+use billing_aws::ssm::ParameterError;
 use billing_stripe::StripeSettings;
+use billing_stripe::{SecretError, StripeConfig};
 
 #[tokio::test]
 async fn in_lambda_the_config_comes_from_the_environment_and_reaches_dynamodb() {
@@ -44,33 +45,32 @@ async fn the_stripe_key_is_read_from_its_ssm_secure_string_and_only_when_not_giv
         .expect("parameter stored");
     let only = |key: &'static str, value: String| move |k: &str| (k == key).then(|| value.clone());
 
-    let from_ssm = secret(
-        only("STRIPE_API_KEY_PARAMETER", name.clone()),
-        "STRIPE_API_KEY",
-        || ssm.clone(),
-    )
-    .await
-    .expect("key read from SSM");
-    let settings = StripeSettings::from_env(|_| None, from_ssm).expect("settings");
-    assert_eq!(settings.api_key, "sk_test_from_ssm");
+    let config = |key: &'static str, value: String| {
+        StripeConfig::from_lookup(&only(key, value)).expect("Stripe configured")
+    };
 
-    let given = secret(
-        only("STRIPE_API_KEY", "sk_test_given".into()),
-        "STRIPE_API_KEY",
-        || panic!("an SSM client was built although the key was given"),
-    )
+    let from_ssm =
+        StripeSettings::resolve(&config("STRIPE_API_KEY_PARAMETER", name.clone()), || {
+            Some(ssm.clone())
+        })
+        .await
+        .expect("key read from SSM");
+    assert_eq!(from_ssm.api_key, "sk_test_from_ssm");
+
+    let given = StripeSettings::resolve(&config("STRIPE_API_KEY", "sk_test_given".into()), || {
+        panic!("an SSM client was built although the key was given")
+    })
     .await
     .expect("key given");
-    assert_eq!(given, "sk_test_given");
+    assert_eq!(given.api_key, "sk_test_given");
 
     let missing = format!("{name}-missing");
-    let error = secret(
-        only("STRIPE_API_KEY_PARAMETER", missing.clone()),
-        "STRIPE_API_KEY",
-        || ssm.clone(),
-    )
-    .await
-    .expect_err("no such parameter");
+    let error =
+        StripeSettings::resolve(&config("STRIPE_API_KEY_PARAMETER", missing.clone()), || {
+            Some(ssm.clone())
+        })
+        .await
+        .expect_err("no such parameter");
     assert_eq!(
         error.to_string(),
         format!("cannot read parameter {missing}")

@@ -1,6 +1,6 @@
 //! The dashboard's billing API: [`http`] translates API Gateway HTTP API (v2) requests into dashboard
 //! calls; [`config`] reads the settings; [`app`] builds the object graph from them. The binary
-//! (`main.rs`) wires them into Lambda; the local gateway (`shared/local-gateway`) builds the same
+//! (`main.rs`) wires them into Lambda; the local gateway (`shared/dev/local-gateway`) builds the same
 //! graph and serves the same handler over HTTP on 127.0.0.1.
 
 pub mod app;

@@ -1,14 +1,18 @@
 //! The object graph of `invoice-account`, built once: the worker over DynamoDB, Stripe and SES.
+//! [`worker`] is the one place the worker is put together; [`build`] hands it the deployed
+//! adapters, `billing-admin` and the tests their own.
 
 use aws_config::SdkConfig;
 use billing_app::clock::Clock;
-use billing_app::invoicing::InvoiceWorker;
+use billing_app::invoicing::{InvoiceWorker, InvoicingStore};
+use billing_app::notify::Mailer;
+use billing_app::payments::Payments;
 use billing_app::standing::Collections;
 use billing_dynamodb::DynamoDbStore;
 use billing_notify::{EventBridgePublisher, SesMailer};
 use billing_stripe::{StripePayments, StripeSettings};
 
-use crate::config::Config;
+use crate::config::{Config, WorkerSettings};
 
 /// The worker and the collections of failed payments, as deployed.
 #[derive(Debug)]
@@ -38,7 +42,7 @@ pub async fn build<C: Clock + Clone>(
     let store = DynamoDbStore::new(
         aws_sdk_dynamodb::Client::new(sdk),
         config.table.clone(),
-        config.currency,
+        config.worker.currency,
     );
     // One client, one pace: retries and invoicing share the worker's Stripe rate.
     let payments = StripePayments::new(&settings)?;
@@ -57,16 +61,27 @@ pub async fn build<C: Clock + Clone>(
             ),
             clock.clone(),
             config.collections.retry_schedule.clone(),
-            config.billing_page.clone(),
+            config.worker.billing_page.clone(),
         ),
-        worker: InvoiceWorker::new(
-            store,
-            payments,
-            mailer,
-            clock,
-            config.currency,
-            config.holidays.clone(),
-            config.billing_page.clone(),
-        ),
+        worker: worker(&config.worker, store, payments, mailer, clock),
     })
+}
+
+/// The worker over any store, Stripe, mailer and clock, configured by `settings`.
+pub fn worker<S: InvoicingStore, P: Payments, M: Mailer, C: Clock>(
+    settings: &WorkerSettings,
+    store: S,
+    payments: P,
+    mailer: M,
+    clock: C,
+) -> InvoiceWorker<S, P, M, C> {
+    InvoiceWorker::new(
+        store,
+        payments,
+        mailer,
+        clock,
+        settings.currency,
+        settings.holidays.clone(),
+        settings.billing_page.clone(),
+    )
 }

@@ -11,15 +11,10 @@ use billing_stripe::StripeConfig;
 pub struct Config {
     /// `TABLE_NAME`: the billing table.
     pub table: String,
-    /// `CURRENCY`: the invoices' currency (default USD).
-    pub currency: Currency,
-    /// `HOLIDAYS`: comma-separated UTC dates that are not business days (a month is invoiced from
-    /// the next month's first business day).
-    pub holidays: Holidays,
+    /// `CURRENCY`, `HOLIDAYS`, `BILLING_PAGE_URL`: what the worker is configured with.
+    pub worker: WorkerSettings,
     /// `ALERT_SENDER`: the SES identity invoice emails are sent from.
     pub alert_sender: String,
-    /// `BILLING_PAGE_URL`: the billing page the invoice email links to.
-    pub billing_page: String,
     /// `STRIPE_*`: the charges; `STRIPE_MAX_CONCURRENCY` is the number of workers at once.
     pub stripe: StripeConfig,
     /// `EVENT_BUS_NAME`, `RETRY_SCHEDULE_DAYS`: collecting failed payments.
@@ -36,12 +31,34 @@ impl Config {
     pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         Ok(Self {
             table: required(&get, "TABLE_NAME")?,
-            currency: currency(&get)?,
-            holidays: holidays(&get)?,
+            worker: WorkerSettings::from_lookup(&get)?,
             alert_sender: required(&get, "ALERT_SENDER")?,
-            billing_page: required(&get, "BILLING_PAGE_URL")?,
             stripe: StripeConfig::from_lookup(&get)?,
             collections: CollectionSettings::from_lookup(&get)?,
+        })
+    }
+}
+
+/// What the invoicing worker is configured with, whoever runs it: this function, and
+/// `billing-admin`'s invoicing commands (which read the same variables).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WorkerSettings {
+    /// `CURRENCY`: the invoices' currency (default USD).
+    pub currency: Currency,
+    /// `HOLIDAYS`: comma-separated UTC dates that are not business days (a month is invoiced from
+    /// the next month's first business day).
+    pub holidays: Holidays,
+    /// `BILLING_PAGE_URL`: the billing page the invoice email links to.
+    pub billing_page: String,
+}
+
+impl WorkerSettings {
+    /// Reads the worker's settings through a lookup.
+    pub fn from_lookup(get: &impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        Ok(Self {
+            currency: currency(get)?,
+            holidays: holidays(get)?,
+            billing_page: required(get, "BILLING_PAGE_URL")?,
         })
     }
 }
@@ -75,7 +92,7 @@ mod tests {
     fn the_deployed_settings_are_read_and_the_workers_share_the_stripe_rate() {
         let c = Config::from_lookup(lookup(DEPLOYED)).expect("config");
         assert_eq!(
-            (c.table.as_str(), c.currency, c.alert_sender.as_str()),
+            (c.table.as_str(), c.worker.currency, c.alert_sender.as_str()),
             ("billing", Currency::Usd, "billing@example.com")
         );
         assert_eq!(
@@ -84,6 +101,7 @@ mod tests {
         );
         assert_eq!(c.stripe.requests_per_second, 5);
         assert!(!c
+            .worker
             .holidays
             .is_business_day("2026-12-01".parse().expect("date")));
     }

@@ -1,11 +1,15 @@
 //! The object graph of `stripe-webhook`, built once: by `main`, and by the local gateway.
+//! [`processor`] is the one place the event processing is put together; [`build`] hands it the
+//! deployed adapters and adds collections, `billing-admin`'s replay hands it its own.
 
 use std::sync::LazyLock;
 
 use aws_config::SdkConfig;
 use billing_app::clock::Clock;
+use billing_app::notify::Mailer;
+use billing_app::payments::Payments;
 use billing_app::standing::Collections;
-use billing_app::webhooks::WebhookProcessor;
+use billing_app::webhooks::{WebhookProcessor, WebhookStore};
 use billing_dynamodb::DynamoDbStore;
 use billing_notify::{EventBridgePublisher, SesMailer};
 use billing_stripe::{StripePayments, StripeSettings};
@@ -53,12 +57,24 @@ pub async fn build<C: Clock + Clone>(
         config.collections.retry_schedule.clone(),
         config.billing_page.clone(),
     );
-    let processor = WebhookProcessor::new(store, payments, mailer, config.billing_page.clone())
-        .with_livemode(settings.api_key.starts_with("sk_live_"))
+    let processor = processor(&settings, &config.billing_page, store, payments, mailer)
         .with_follow_up(collections);
     Ok(Endpoint {
         processor,
         secret,
         clock,
     })
+}
+
+/// Stripe events applied to any store, Stripe client and mailer, in the mode of the key in
+/// `settings` (a live key accepts live invoice events only), emails linking to `billing_page`.
+pub fn processor<S: WebhookStore, P: Payments, M: Mailer>(
+    settings: &StripeSettings,
+    billing_page: &str,
+    store: S,
+    payments: P,
+    mailer: M,
+) -> WebhookProcessor<S, P, M> {
+    WebhookProcessor::new(store, payments, mailer, billing_page.to_owned())
+        .with_livemode(settings.is_live())
 }

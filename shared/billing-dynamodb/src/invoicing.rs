@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use aws_sdk_dynamodb::types::{Put, TransactWriteItem, Update};
 use chrono::{DateTime, TimeDelta, Utc};
 
+use billing_app::clock::{Clock, SystemClock};
 use billing_app::credits::LedgerEntry;
 use billing_app::ids::AccountId;
 use billing_app::invoices::InvoiceRecord;
@@ -286,12 +287,11 @@ impl PaymentEventLog for DynamoDbStore {
     }
 
     async fn mark_payment_event(&self, id: &str) -> Result<(), StoreError> {
+        // DynamoDB expires items by its own wall clock, so the TTL is wall-clock time too.
+        let now = SystemClock.now();
         let mut item = primary_key(&stripe_event_pk(id), MARKER_SK);
-        item.insert(
-            "ttl".into(),
-            n((Utc::now() + PAYMENT_EVENT_TTL).timestamp()),
-        );
-        item.insert("at".into(), s(time_s(Utc::now())));
+        item.insert("ttl".into(), n((now + PAYMENT_EVENT_TTL).timestamp()));
+        item.insert("at".into(), s(time_s(now)));
         self.put(item).await?;
         Ok(())
     }

@@ -2,8 +2,8 @@
 //! no async runtime. Every amount the dashboard, the alerts and the invoice show is computed here,
 //! so they can never disagree.
 //!
-//! - [`money`]: decimal amounts with a currency, rounding once to the minor unit (half away from
-//!   zero), Stripe's minor units and minimum charges.
+//! - [`money`]: the currencies, rounding once to the minor unit (half away from zero), Stripe's
+//!   minor units and minimum charges.
 //! - [`usage`]: usage sessions, whole hours with each partial hour rounded up, and the attribution
 //!   of each billed hour to the UTC month (and day) in which it starts.
 //! - [`pricing`]: the price list; a session keeps the price in force when it started.
@@ -18,6 +18,11 @@
 //!
 //! The rules are written out with examples in `docs/billing-rules.md`.
 
+// No rule reads the clock: every instant is an argument. `clippy.toml` disallows the wall-clock
+// reads everywhere; here the lint cannot even be allowed, and it holds whatever chrono features
+// other crates turn on (`clock` is unified in under `cargo test --workspace`).
+#![forbid(clippy::disallowed_methods)]
+
 pub mod calendar;
 pub mod credits;
 pub mod estimate;
@@ -30,5 +35,5 @@ pub mod thresholds;
 pub mod usage;
 
 pub use calendar::Month;
-pub use money::{Currency, Money};
+pub use money::Currency;
 pub use usage::ServiceId;

@@ -1,4 +1,5 @@
-//! Money: decimal amounts tied to a currency, rounding to the minor unit, and Stripe's minor units.
+//! Money: the currencies, rounding a decimal amount once to what is billed, and Stripe's minor
+//! units. An amount is a `Decimal`; its currency travels with the record or response that holds it.
 
 use std::fmt;
 use std::str::FromStr;
@@ -137,33 +138,6 @@ impl FromStr for Currency {
     }
 }
 
-/// An amount in a currency; serialized as `{"amount": "12.34", "currency": "USD"}`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Money {
-    /// The decimal amount (a string in JSON).
-    pub amount: Decimal,
-    /// Its currency.
-    pub currency: Currency,
-}
-
-impl Money {
-    /// Money of an amount.
-    pub const fn new(amount: Decimal, currency: Currency) -> Self {
-        Self { amount, currency }
-    }
-
-    /// Zero in a currency.
-    pub const fn zero(currency: Currency) -> Self {
-        Self::new(Decimal::ZERO, currency)
-    }
-}
-
-impl fmt::Display for Money {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} {}", self.amount, self.currency)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -230,11 +204,5 @@ mod tests {
         assert_eq!("usd".parse::<Currency>(), Ok(Currency::Usd));
         let err = "XYZ".parse::<Currency>().expect_err("unknown");
         assert!(err.to_string().contains("XYZ"));
-    }
-
-    #[test]
-    fn money_serializes_its_amount_as_a_string() {
-        let json = serde_json::to_string(&Money::new(d("12.30"), Currency::Eur)).expect("json");
-        assert_eq!(json, r#"{"amount":"12.30","currency":"EUR"}"#);
     }
 }

@@ -30,7 +30,7 @@ use billing_rules::Currency;
 
 pub use client::StripePayments;
 pub use config::{Secret, SecretError, SetupError, StripeConfig};
-pub use settings::{SettingsError, StripeSettings};
+pub use settings::StripeSettings;
 pub use webhook::{read_fetched_event, verify_event, WebhookRejected};
 
 /// The Stripe API version this adapter speaks: create the webhook endpoint pinned to it.

@@ -44,42 +44,12 @@ impl StripeSettings {
         }
     }
 
-    /// Reads the settings around `api_key`, which the caller resolved (in AWS, from the SSM
-    /// SecureString that `STRIPE_API_KEY_PARAMETER` names): `STRIPE_API_BASE` (a fake's URL),
-    /// `STRIPE_TIMEOUT_MS` (default 10000), `STRIPE_ATTEMPTS` (default 3), and the rate: `STRIPE_MAX_RPS` (all processes together,
-    /// default 25, Stripe's test-mode limit) divided by `STRIPE_MAX_CONCURRENCY` (processes at once,
-    /// default 1).
-    pub fn from_env(
-        get: impl Fn(&str) -> Option<String>,
-        api_key: String,
-    ) -> Result<Self, SettingsError> {
-        let number = |name: &'static str, default: u32| -> Result<u32, SettingsError> {
-            let Some(value) = get(name) else {
-                return Ok(default);
-            };
-            match value.parse::<u32>() {
-                Ok(0) => Err(SettingsError::NotPositive { name, value }),
-                Ok(n) => Ok(n),
-                Err(source) => Err(SettingsError::NotANumber {
-                    name,
-                    value,
-                    source,
-                }),
-            }
-        };
-        let total = number("STRIPE_MAX_RPS", 25)?;
-        let concurrency = number("STRIPE_MAX_CONCURRENCY", 1)?;
-        Ok(Self {
-            api_key,
-            base_url: get("STRIPE_API_BASE"),
-            timeout: Duration::from_millis(u64::from(number("STRIPE_TIMEOUT_MS", 10_000)?)),
-            requests_per_second: (total / concurrency).max(1),
-            attempts: number("STRIPE_ATTEMPTS", 3)?,
-        })
+    /// Whether the key is a live one (`sk_live_`): a webhook processor then accepts live events
+    /// only, and a test key test ones.
+    pub fn is_live(&self) -> bool {
+        self.api_key.starts_with("sk_live_")
     }
-}
 
-impl StripeSettings {
     /// The longest one call can take when Stripe does not answer: every attempt times out, with
     /// the backoff between attempts (pacing aside). A caller with a deadline starts a call only
     /// with this much time left.
@@ -104,89 +74,21 @@ impl StripeSettings {
     }
 }
 
-/// A Stripe setting that cannot be read; `main` fails at start-up with it.
-#[derive(Debug, thiserror::Error)]
-pub enum SettingsError {
-    /// Not a whole number.
-    #[error("{name} must be a positive whole number, not `{value}`")]
-    NotANumber {
-        /// The variable.
-        name: &'static str,
-        /// Its value.
-        value: String,
-        /// Why it does not parse.
-        #[source]
-        source: std::num::ParseIntError,
-    },
-    /// Zero, where at least one is needed.
-    #[error("{name} must be a positive whole number, not `{value}`")]
-    NotPositive {
-        /// The variable.
-        name: &'static str,
-        /// Its value.
-        value: String,
-    },
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn settings(env: &[(&str, &str)]) -> Result<StripeSettings, SettingsError> {
-        let get = |k: &str| {
-            env.iter()
-                .find(|(name, _)| *name == k)
-                .map(|(_, v)| (*v).to_owned())
-        };
-        StripeSettings::from_env(get, "sk_test_key".into())
-    }
-
-    #[test]
-    fn the_rate_is_the_total_shared_by_the_processes_running_at_once() {
-        let s = settings(&[("STRIPE_MAX_RPS", "25"), ("STRIPE_MAX_CONCURRENCY", "4")])
-            .expect("settings");
-        assert_eq!(s.requests_per_second, 6);
-        assert_eq!(s.api_key, "sk_test_key");
-        assert_eq!(s.timeout, Duration::from_secs(10));
-        assert_eq!(s.base_url, None);
-        let s = settings(&[("STRIPE_MAX_RPS", "2"), ("STRIPE_MAX_CONCURRENCY", "5")])
-            .expect("settings");
-        assert_eq!(s.requests_per_second, 1, "never below one request a second");
-    }
-
     #[test]
     fn the_worst_call_is_every_attempt_timing_out_with_the_backoffs_between() {
-        let worker = settings(&[]).expect("defaults");
+        let worker = StripeSettings::local("http://127.0.0.1:1");
         assert_eq!(worker.attempts, 3);
         // 3 × 10 s, and 0.4 s + 0.8 s between them.
         assert_eq!(worker.worst_call(), Duration::from_millis(31_200));
-        let api = settings(&[("STRIPE_TIMEOUT_MS", "4000"), ("STRIPE_ATTEMPTS", "2")])
-            .expect("the API's settings");
+        let api = StripeSettings {
+            timeout: Duration::from_secs(4),
+            attempts: 2,
+            ..worker
+        };
         assert_eq!(api.worst_call(), Duration::from_millis(8_400));
-        assert!(
-            settings(&[("STRIPE_ATTEMPTS", "0")]).is_err(),
-            "at least one"
-        );
-    }
-
-    #[test]
-    fn a_number_that_is_not_a_positive_whole_number_is_refused_by_name() {
-        let error = settings(&[("STRIPE_TIMEOUT_MS", "ten")]).expect_err("not a number");
-        assert_eq!(
-            error.to_string(),
-            "STRIPE_TIMEOUT_MS must be a positive whole number, not `ten`"
-        );
-        assert!(
-            std::error::Error::source(&error).is_some(),
-            "the parse error is kept"
-        );
-        let error = settings(&[("STRIPE_MAX_CONCURRENCY", "0")]).expect_err("zero");
-        assert!(matches!(
-            error,
-            SettingsError::NotPositive {
-                name: "STRIPE_MAX_CONCURRENCY",
-                ..
-            }
-        ));
     }
 }

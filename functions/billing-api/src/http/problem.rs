@@ -70,6 +70,11 @@ impl From<StoreError> for ApiError {
     }
 }
 
+/// A 200 with `body` as JSON: what a route answers when its use case succeeds.
+pub(crate) fn ok(body: &impl Serialize) -> Result<Response<Body>, ApiError> {
+    Ok(json_response(StatusCode::OK, body))
+}
+
 pub(crate) fn json_response(status: StatusCode, body: &impl Serialize) -> Response<Body> {
     let body = serde_json::to_string(body).unwrap_or_else(|_| "{}".into());
     Response::builder()

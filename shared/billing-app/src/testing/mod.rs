@@ -3,15 +3,17 @@
 //!
 //! | port | double | real adapter |
 //! | --- | --- | --- |
-//! | `UsageStore`, `AlertStore`, `CreditStore`, `InvoiceStore`, `CustomerStore`, `InvoicingStore`, `RosterStore`, `PaymentEventLog` | [`MemoryStore`] | `billing_dynamodb::DynamoDbStore` |
+//! | `UsageStore`, `AlertStore`, `RunningStore`, `CreditStore`, `InvoiceStore`, `CustomerStore`, `InvoicingStore`, `RosterStore`, `PaymentEventLog`, `DueRetries`, `AccessStore` | [`MemoryStore`] | `billing_dynamodb::DynamoDbStore` |
 //! | `Payments` | [`MemoryPayments`] | `billing_stripe::StripePayments` |
-//! | `WorkQueue` | [`MemoryQueue`] | `billing_sqs::SqsWorkQueue` |
+//! | `WorkQueue`, `SweepQueue` | [`MemoryQueue`] | `billing_sqs::SqsWorkQueue` |
 //! | `Mailer` | [`OutboxMailer`] | `billing_notify::SesMailer` |
 //! | `EventPublisher` | [`OutboxPublisher`] | `billing_notify::EventBridgePublisher` |
 //! | `RefusedUsageStore` | [`MemoryStore`] | `billing_dynamodb::DynamoDbStore` |
 //! | `StandingStore` | [`MemoryStore`] | `billing_dynamodb::DynamoDbStore` |
 //! | `AccountEvents` | [`OutboxEvents`] | `billing_notify::EventBridgePublisher` |
 //! | `Clock` | `clock::FixedClock` | `clock::SystemClock` |
+//!
+//! The README's "Ports" table says where each port is defined.
 
 mod events;
 mod mail;

@@ -5,8 +5,9 @@ use std::collections::HashMap;
 use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{Put, TransactWriteItem, Update};
-use chrono::{TimeDelta, Utc};
+use chrono::TimeDelta;
 
+use billing_app::clock::{Clock, SystemClock};
 use billing_app::invoicing::roster_shard;
 use billing_app::store::{CommitOutcome, StoreError, UsageCommit};
 use billing_rules::Month;
@@ -63,7 +64,9 @@ impl DynamoDbStore {
         let mut actions = Vec::with_capacity(3 + commit.usage.len());
 
         let mut marker = primary_key(&marker_pk(&commit.account, &commit.event_id), MARKER_SK);
-        marker.insert("ttl".into(), n((Utc::now() + MARKER_TTL).timestamp()));
+        // DynamoDB expires items by its own wall clock, so the TTL is wall-clock time too.
+        let expires = SystemClock.now() + MARKER_TTL;
+        marker.insert("ttl".into(), n(expires.timestamp()));
         marker.insert("account".into(), s(commit.account.as_str()));
         actions.push(
             TransactWriteItem::builder()

@@ -3,10 +3,9 @@
 use billing_app::clock::Clock;
 use billing_app::dashboard::Dashboard;
 use billing_app::ids::AccountId;
-use lambda_http::http::StatusCode;
 use lambda_http::{Body, Response};
 
-use crate::http::problem::{json_response, ApiError};
+use crate::http::problem::{ok, ApiError};
 use crate::http::ApiStore;
 
 /// Deletes the account; asking again answers with the first deletion.
@@ -14,10 +13,7 @@ pub(crate) async fn delete<S: ApiStore, C: Clock + Clone>(
     dashboard: &Dashboard<S, C>,
     account: &AccountId,
 ) -> Result<Response<Body>, ApiError> {
-    Ok(json_response(
-        StatusCode::OK,
-        &dashboard.delete_account(account).await?,
-    ))
+    ok(&dashboard.delete_account(account).await?)
 }
 
 #[cfg(test)]

@@ -5,10 +5,9 @@
 use billing_app::ids::AccountId;
 use billing_app::payment_methods::PaymentMethods;
 use billing_app::payments::{CustomerStore, Payments};
-use lambda_http::http::StatusCode;
 use lambda_http::{Body, Response};
 
-use crate::http::problem::{json_response, ApiError};
+use crate::http::problem::{ok, ApiError};
 
 /// The default payment method: `none`, a `card`, `other`, or `unavailable` when Stripe cannot be
 /// asked just now (a 200: the page shows it and the rest of the page is unaffected).
@@ -16,10 +15,7 @@ pub(crate) async fn current<S: CustomerStore, P: Payments>(
     methods: &PaymentMethods<S, P>,
     account: &AccountId,
 ) -> Result<Response<Body>, ApiError> {
-    Ok(json_response(
-        StatusCode::OK,
-        &methods.current(account).await?,
-    ))
+    ok(&methods.current(account).await?)
 }
 
 /// A Checkout page (setup mode) to save a card, for the account's own Stripe customer.
@@ -27,10 +23,7 @@ pub(crate) async fn checkout<S: CustomerStore, P: Payments>(
     methods: &PaymentMethods<S, P>,
     account: &AccountId,
 ) -> Result<Response<Body>, ApiError> {
-    Ok(json_response(
-        StatusCode::OK,
-        &methods.checkout(account).await?,
-    ))
+    ok(&methods.checkout(account).await?)
 }
 
 /// A billing portal page to manage the account's cards.
@@ -38,10 +31,7 @@ pub(crate) async fn portal<S: CustomerStore, P: Payments>(
     methods: &PaymentMethods<S, P>,
     account: &AccountId,
 ) -> Result<Response<Body>, ApiError> {
-    Ok(json_response(
-        StatusCode::OK,
-        &methods.portal(account).await?,
-    ))
+    ok(&methods.portal(account).await?)
 }
 
 #[cfg(test)]

@@ -68,19 +68,17 @@ type Worker<S> = InvoiceWorker<S, StripePayments, SesMailer, FixedClock>;
 
 fn worker<S: Store>(ctx: &Context, store: &S) -> Result<Worker<S>, AdminError> {
     let b = ctx.billing_setup()?;
-    Ok(InvoiceWorker::new(
+    Ok(invoice_account::app::worker(
+        &b.worker,
         store.clone(),
         b.payments()?,
         b.mailer(),
         FixedClock::at(ctx.now),
-        ctx.currency,
-        b.holidays.clone(),
-        b.billing_page.clone(),
     ))
 }
 
 fn due_month(ctx: &Context, month: Option<Month>) -> Result<Month, AdminError> {
-    let holidays = ctx.billing_setup()?.holidays.clone();
+    let holidays = ctx.billing_setup()?.worker.holidays.clone();
     Ok(month.unwrap_or_else(|| latest_billable(ctx.now, &holidays)))
 }
 

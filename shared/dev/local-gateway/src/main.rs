@@ -46,7 +46,7 @@ fn billing_page(target: &str) -> Option<(&'static str, Vec<u8>)> {
         _ => return None,
     };
     let dir = std::env::var("BILLING_PAGE_DIR")
-        .unwrap_or_else(|_| concat!(env!("CARGO_MANIFEST_DIR"), "/../billing-page").into());
+        .unwrap_or_else(|_| concat!(env!("CARGO_MANIFEST_DIR"), "/../../billing-page").into());
     let body = std::fs::read(std::path::Path::new(&dir).join(name)).ok()?;
     Some((content_type, body))
 }

@@ -5,7 +5,7 @@ use std::io::Write;
 use clap::Subcommand;
 use serde_json::json;
 
-use billing_app::webhooks::{Handled, WebhookProcessor, WebhookStore};
+use billing_app::webhooks::{Handled, WebhookStore};
 
 use crate::context::{AdminError, Context};
 use crate::output::print_json;
@@ -34,9 +34,16 @@ pub async fn run<S: WebhookStore + Clone>(
     let b = ctx.billing_setup()?;
     let payments = b.payments()?;
     let verified = payments.stored_event(&event).await?;
-    let processor =
-        WebhookProcessor::new(store.clone(), payments, b.mailer(), b.billing_page.clone())
-            .with_livemode(b.stripe.api_key.starts_with("sk_live_"));
+    // The function's processing without its collections follow-up (this tool has no event bus
+    // configured): unlike the deployed endpoint, a replayed failed payment, payment or saved card
+    // does not open, retry or close a collection.
+    let processor = stripe_webhook::app::processor(
+        &b.stripe,
+        &b.worker.billing_page,
+        store.clone(),
+        payments,
+        b.mailer(),
+    );
     let what = match processor.process(&verified).await? {
         Handled::Applied => "applied",
         Handled::Duplicate => "already processed: nothing changed",

@@ -13,6 +13,13 @@ const NOW: &str = "2026-11-16T12:00:00Z";
 /// The first price of gpu.
 const GPU_PRICE: &str = "prices set --service gpu --hourly 2.00 --effective 2026-10-01T00:00:00Z";
 
+/// What billing-admin's setup says when nothing configures Stripe.
+fn no_stripe() -> SetupError {
+    billing_stripe::StripeConfig::from_lookup(&|_| None)
+        .expect_err("nothing configures Stripe")
+        .into()
+}
+
 fn context() -> Context {
     let config = aws_sdk_dynamodb::Config::builder()
         .behavior_version(aws_sdk_dynamodb::config::BehaviorVersion::latest())
@@ -22,9 +29,7 @@ fn context() -> Context {
         table: "never-called".into(),
         currency: Currency::Usd,
         now: NOW.parse().expect("now"),
-        billing: Err(SetupError::Secret(billing_aws::ssm::SecretError::Unset(
-            "STRIPE_API_KEY",
-        ))),
+        billing: Err(no_stripe()),
     }
 }
 
@@ -96,6 +101,7 @@ async fn invoicing_without_stripe_says_what_is_missing() {
         .expect_err("no Stripe");
     assert_eq!(
         e.to_string(),
-        "this command needs Stripe and SES: set STRIPE_API_KEY_PARAMETER (or STRIPE_API_KEY locally)"
+        "this command needs Stripe and SES: configuration: STRIPE_API_KEY_PARAMETER is not set \
+         (nor STRIPE_API_KEY, for local runs)"
     );
 }

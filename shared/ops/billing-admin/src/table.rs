@@ -8,7 +8,7 @@ use aws_sdk_dynamodb::types::{
 use serde_yaml::Value;
 
 /// The SAM template, as deployed.
-pub const TEMPLATE: &str = include_str!("../../../template.yaml");
+pub const TEMPLATE: &str = include_str!("../../../../template.yaml");
 
 /// The template does not define the table the way this code reads it.
 #[derive(Debug, thiserror::Error)]

@@ -9,9 +9,9 @@ use billing_app::payments::PaymentsError;
 use billing_app::store::StoreError;
 use billing_dynamodb::DynamoDbStore;
 use billing_notify::SesMailer;
-use billing_rules::calendar::Holidays;
 use billing_rules::Currency;
 use billing_stripe::{StripePayments, StripeSettings};
+use invoice_account::config::WorkerSettings;
 
 /// What the commands run against.
 #[derive(Debug)]
@@ -52,10 +52,9 @@ pub struct BillingSetup {
     pub ses: aws_sdk_sesv2::Client,
     /// `ALERT_SENDER`.
     pub sender: String,
-    /// `BILLING_PAGE_URL`.
-    pub billing_page: String,
-    /// `HOLIDAYS`.
-    pub holidays: Holidays,
+    /// `CURRENCY`, `HOLIDAYS`, `BILLING_PAGE_URL`: the worker's settings, as `invoice-account`
+    /// reads them.
+    pub worker: WorkerSettings,
 }
 
 impl BillingSetup {
@@ -73,15 +72,13 @@ impl BillingSetup {
 /// Why there is no [`BillingSetup`]: the environment does not configure Stripe or SES.
 #[derive(Debug, thiserror::Error)]
 pub enum SetupError {
-    /// A variable is missing or malformed (`ALERT_SENDER`, `BILLING_PAGE_URL`, `HOLIDAYS`).
+    /// A variable is missing or malformed (`STRIPE_*`, `ALERT_SENDER`, `BILLING_PAGE_URL`,
+    /// `HOLIDAYS`, `CURRENCY`).
     #[error("{0}")]
     Config(#[from] ConfigError),
-    /// The Stripe API key could not be read (from SSM or the environment).
+    /// The Stripe API key named in SSM could not be read.
     #[error(transparent)]
-    Secret(#[from] billing_aws::ssm::SecretError),
-    /// The Stripe settings are malformed.
-    #[error(transparent)]
-    Stripe(#[from] billing_stripe::SettingsError),
+    Secret(#[from] billing_stripe::SecretError),
 }
 
 /// A command failed.

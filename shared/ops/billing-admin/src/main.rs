@@ -5,22 +5,21 @@ use std::process::ExitCode;
 use billing_admin::cli::{run, Cli};
 use billing_admin::context::{AdminError, BillingSetup, Context, SetupError};
 use billing_app::clock::{Clock, SystemClock};
-use billing_app::config::{holidays, required};
-use billing_stripe::StripeSettings;
+use billing_app::config::required;
+use billing_stripe::{StripeConfig, StripeSettings};
 use clap::Parser;
+use invoice_account::config::WorkerSettings;
 
-/// Stripe (`STRIPE_API_KEY_PARAMETER` or `STRIPE_API_KEY`, `STRIPE_API_BASE`), SES
-/// (`ALERT_SENDER`), `BILLING_PAGE_URL` and `HOLIDAYS`, as the invoicing functions read them.
+/// Stripe (`STRIPE_API_KEY_PARAMETER` or `STRIPE_API_KEY`, `STRIPE_API_BASE`, ...), SES
+/// (`ALERT_SENDER`), `BILLING_PAGE_URL` and `HOLIDAYS`, read by the functions' own readers.
 async fn billing_setup(aws: &aws_config::SdkConfig) -> Result<BillingSetup, SetupError> {
     let env = |k: &str| std::env::var(k).ok();
-    let api_key =
-        billing_aws::ssm::secret(env, "STRIPE_API_KEY", || aws_sdk_ssm::Client::new(aws)).await?;
+    let stripe = StripeConfig::from_lookup(&env)?;
     Ok(BillingSetup {
-        stripe: StripeSettings::from_env(env, api_key)?,
+        stripe: StripeSettings::resolve(&stripe, || Some(aws_sdk_ssm::Client::new(aws))).await?,
         ses: aws_sdk_sesv2::Client::new(aws),
         sender: required(&env, "ALERT_SENDER")?,
-        billing_page: required(&env, "BILLING_PAGE_URL")?,
-        holidays: holidays(&env)?,
+        worker: WorkerSettings::from_lookup(&env)?,
     })
 }
 
