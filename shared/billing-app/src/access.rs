@@ -195,6 +195,7 @@ pub enum AccessError {
 }
 
 /// May `account` start usage costing `hourly` an hour at `now`? One snapshot read.
+#[tracing::instrument(name = "standing_check", skip_all, fields(account_id = %account))]
 pub async fn check_access<S: AccessStore>(
     store: &S,
     currency: Currency,

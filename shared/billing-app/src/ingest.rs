@@ -172,6 +172,7 @@ impl<S: UsageStore, C: Clock> UsageRecorder<S, C> {
     }
 
     /// Records one event, exactly once.
+    #[tracing::instrument(name = "record_usage", skip_all, fields(account_id = %event.account, event_id = %event.event_id))]
     pub async fn record(&self, event: &UsageEvent) -> Result<Recorded, IngestError> {
         self.check_window(event)?;
         for _ in 0..self.policy.max_attempts {

@@ -154,6 +154,7 @@ impl<S: WebhookStore, P: Payments, M: Mailer, F: PaymentFollowUp> WebhookProcess
     }
 
     /// Applies one event, once.
+    #[tracing::instrument(name = "stripe_event", skip_all, fields(stripe_event = %event.id))]
     pub async fn process(&self, event: &VerifiedEvent) -> Result<Handled, InvoicingError> {
         if self.store.payment_event_seen(&event.id).await? {
             return Ok(Handled::Duplicate);

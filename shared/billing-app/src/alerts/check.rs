@@ -63,6 +63,7 @@ where
     /// alerts sent now. A deleted account is not alerted. Cost and credit alerts need alert
     /// settings whose address the mail service did not refuse; spend-limit events go to the
     /// platform whatever the address (emailed too when there is one that works).
+    #[tracing::instrument(name = "alert_check", skip_all, fields(account_id = %account))]
     pub async fn check(&self, account: &AccountId) -> Result<Vec<AlertKey>, AlertError> {
         let (settings, limit) = try_join(
             self.store.alert_settings(account),

@@ -146,6 +146,7 @@ where
     /// Brings the account's collections up to date and makes the retries due: a failed invoice
     /// without a collection gets one (its webhook may not have come), a collection whose invoice
     /// was paid or voided is closed, and the standing follows. Safe to run at any time.
+    #[tracing::instrument(name = "payment_retries", skip_all, fields(account_id = %account))]
     pub async fn run(&self, account: &AccountId) -> Result<Vec<(Month, Attempt)>, InvoicingError> {
         let now = self.clock.now();
         let invoices = self.store.invoices(account).await?;
