@@ -3,6 +3,7 @@
 
 use billing_admin::cli::Cli;
 use billing_admin::context::{AdminError, BillingSetup, Context, SetupError};
+use billing_app::standing::{CollectionSettings, RetrySchedule, StandingStore};
 use billing_dynamodb::DynamoDbStore;
 use billing_rules::calendar::Holidays;
 use billing_rules::Currency;
@@ -17,7 +18,8 @@ use stripe_fake::FakeStripe;
 /// Monday 2026-11-16: October is due, November is not.
 const NOW: &str = "2026-11-16T12:00:00Z";
 
-async fn context(fake: &FakeStripe) -> Context {
+/// The admin context, with the platform's bus `bus` configured for replays (and `None` without).
+async fn context_on(fake: &FakeStripe, bus: Option<&str>) -> Context {
     let aws = e2e::local_aws().await;
     let table = e2e::unique_name("admin-inv");
     let sender = format!("billing-{table}@example.com");
@@ -41,10 +43,19 @@ async fn context(fake: &FakeStripe) -> Context {
                 holidays: Holidays::default(),
                 billing_page: BILLING_PAGE.into(),
             },
+            events: aws_sdk_eventbridge::Client::new(&aws),
+            collections: bus.map(|bus| CollectionSettings {
+                event_bus: bus.to_owned(),
+                retry_schedule: RetrySchedule::default(),
+            }),
         }),
     };
     admin(&ctx, &["table", "create"]).await.expect("table");
     ctx
+}
+
+async fn context(fake: &FakeStripe) -> Context {
+    context_on(fake, None).await
 }
 
 async fn json(ctx: &Context, args: &[&str]) -> Value {
@@ -258,8 +269,18 @@ async fn a_month_is_previewed_run_once_and_listed_until_complete() {
 #[tokio::test]
 async fn a_stored_event_is_replayed_once_and_bad_input_changes_nothing() {
     let fake = FakeStripe::start(0, None).expect("fake");
-    let ctx = context(&fake).await;
+    let aws = e2e::local_aws().await;
+    let sqs = aws_sdk_sqs::Client::new(&aws);
+    let bus = e2e::unique_name("admin-bus");
+    let queue = e2e::bus::observed_bus(&aws_sdk_eventbridge::Client::new(&aws), &sqs, &bus).await;
+    let ctx = context_on(&fake, Some(&bus)).await;
     october(&ctx, &fake).await;
+    // Without the platform's bus a replay is refused, before anything is read or changed.
+    let unconfigured = context(&fake).await;
+    let refused = admin(&unconfigured, &["webhooks", "replay", "--event", "evt_any"])
+        .await
+        .expect_err("no bus");
+    assert!(refused.to_string().contains("EVENT_BUS_NAME"), "{refused}");
     admin(&ctx, &["invoicing", "run", "--account", "acct-a"])
         .await
         .expect("run");
@@ -285,6 +306,51 @@ async fn a_stored_event_is_replayed_once_and_bad_input_changes_nothing() {
         .await
         .expect_err("malformed");
     assert!(bad.to_string().contains("not a Stripe event id"), "{bad}");
+
+    // A declined payment replayed is collected as the endpoint collects it: its collection opens
+    // (retries follow) and PaymentFailed reaches the platform's bus.
+    admin(
+        &ctx,
+        &[
+            "usage",
+            "record",
+            "--account",
+            "acct-d",
+            "--service",
+            "gpu",
+            "--start",
+            "2026-10-21T00:00:00Z",
+            "--stop",
+            "2026-10-21T01:00:00Z",
+        ],
+    )
+    .await
+    .expect("usage");
+    let store = DynamoDbStore::new(ctx.client.clone(), ctx.table.clone(), Currency::Usd);
+    customer_with_card(&store, &fake, "acct-d", "pm_card_chargeDeclined").await;
+    admin(&ctx, &["invoicing", "run", "--account", "acct-d"])
+        .await
+        .expect("run");
+    let declined = fake
+        .events()
+        .into_iter()
+        .rev()
+        .find(|e| e["type"] == "invoice.payment_failed")
+        .expect("an invoice.payment_failed event");
+    let d = e2e::billing::acct("acct-d");
+    assert!(store.collections(&d).await.expect("read").is_empty());
+    let id = declined["id"].as_str().expect("id");
+    let out = admin(&ctx, &["webhooks", "replay", "--event", id])
+        .await
+        .expect("replay");
+    assert_eq!(out.trim(), format!("{id}: applied"));
+    assert_eq!(store.collections(&d).await.expect("read").len(), 1);
+    let kinds: Vec<String> = e2e::bus::delivered(&sqs, &queue)
+        .await
+        .into_iter()
+        .map(|(kind, _)| kind)
+        .collect();
+    assert_eq!(kinds, ["PaymentFailed"]);
 
     let invoices_before = fake.invoices().len();
     let unknown = admin(

@@ -51,17 +51,16 @@ pub async fn build<C: Clock + Clone>(
         chrono::TimeDelta::from_std(settings.worst_call()).unwrap_or(chrono::TimeDelta::MAX);
     Ok(App {
         reserve,
-        collections: Collections::new(
-            store.clone(),
-            payments.clone(),
-            mailer.clone(),
-            EventBridgePublisher::new(
-                aws_sdk_eventbridge::Client::new(sdk),
-                &config.collections.event_bus,
+        collections: billing_notify::collections(
+            &config.collections,
+            aws_sdk_eventbridge::Client::new(sdk),
+            (
+                store.clone(),
+                payments.clone(),
+                mailer.clone(),
+                clock.clone(),
             ),
-            clock.clone(),
-            config.collections.retry_schedule.clone(),
-            config.worker.billing_page.clone(),
+            &config.worker.billing_page,
         ),
         worker: worker(&config.worker, store, payments, mailer, clock),
     })

@@ -45,17 +45,16 @@ pub async fn build<C: Clock + Clone>(
     );
     let payments = StripePayments::new(&settings)?;
     let mailer = SesMailer::new(aws_sdk_sesv2::Client::new(sdk), config.alert_sender.clone());
-    let collections = Collections::new(
-        store.clone(),
-        payments.clone(),
-        mailer.clone(),
-        EventBridgePublisher::new(
-            aws_sdk_eventbridge::Client::new(sdk),
-            &config.collections.event_bus,
+    let collections = billing_notify::collections(
+        &config.collections,
+        aws_sdk_eventbridge::Client::new(sdk),
+        (
+            store.clone(),
+            payments.clone(),
+            mailer.clone(),
+            clock.clone(),
         ),
-        clock.clone(),
-        config.collections.retry_schedule.clone(),
-        config.billing_page.clone(),
+        &config.billing_page,
     );
     let processor = processor(&settings, &config.billing_page, store, payments, mailer)
         .with_follow_up(collections);

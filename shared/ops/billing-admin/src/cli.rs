@@ -8,6 +8,7 @@ use clap::{Parser, Subcommand};
 
 use billing_app::invoicing::PaymentEventLog;
 use billing_app::refused::RefusedUsageStore;
+use billing_app::standing::StandingStore;
 
 use crate::commands::account::{self, AccountCommand};
 use crate::commands::alerts::{self, AlertsCommand};
@@ -67,7 +68,7 @@ pub async fn run(cli: Cli, ctx: &Context, out: &mut dyn Write) -> Result<(), Adm
 
 /// Runs a command against any store with the ports the commands use (the in-memory one in tests).
 /// `table create` always acts on the context's DynamoDB table.
-pub async fn run_on<S: invoicing::Store + PaymentEventLog + RefusedUsageStore>(
+pub async fn run_on<S: invoicing::Store + PaymentEventLog + RefusedUsageStore + StandingStore>(
     store: &S,
     cli: Cli,
     ctx: &Context,

@@ -6,6 +6,7 @@ use billing_app::config::ConfigError;
 use billing_app::ingest::IngestError;
 use billing_app::invoicing::InvoicingError;
 use billing_app::payments::PaymentsError;
+use billing_app::standing::CollectionSettings;
 use billing_app::store::StoreError;
 use billing_dynamodb::DynamoDbStore;
 use billing_notify::SesMailer;
@@ -55,6 +56,11 @@ pub struct BillingSetup {
     /// `CURRENCY`, `HOLIDAYS`, `BILLING_PAGE_URL`: the worker's settings, as `invoice-account`
     /// reads them.
     pub worker: WorkerSettings,
+    /// EventBridge, for the payment and standing events of a replayed Stripe event.
+    pub events: aws_sdk_eventbridge::Client,
+    /// `EVENT_BUS_NAME` and `RETRY_SCHEDULE_DAYS`, as `stripe-webhook` reads them: a replay
+    /// collects failed payments as the endpoint does. `None` when `EVENT_BUS_NAME` is not set.
+    pub collections: Option<CollectionSettings>,
 }
 
 impl BillingSetup {

@@ -6,12 +6,14 @@ use billing_admin::cli::{run, Cli};
 use billing_admin::context::{AdminError, BillingSetup, Context, SetupError};
 use billing_app::clock::{Clock, SystemClock};
 use billing_app::config::required;
+use billing_app::standing::CollectionSettings;
 use billing_stripe::{StripeConfig, StripeSettings};
 use clap::Parser;
 use invoice_account::config::WorkerSettings;
 
 /// Stripe (`STRIPE_API_KEY_PARAMETER` or `STRIPE_API_KEY`, `STRIPE_API_BASE`, ...), SES
-/// (`ALERT_SENDER`), `BILLING_PAGE_URL` and `HOLIDAYS`, read by the functions' own readers.
+/// (`ALERT_SENDER`), `BILLING_PAGE_URL`, `HOLIDAYS`, and for `webhooks replay` `EVENT_BUS_NAME` and
+/// `RETRY_SCHEDULE_DAYS`, read by the functions' own readers.
 async fn billing_setup(aws: &aws_config::SdkConfig) -> Result<BillingSetup, SetupError> {
     let env = |k: &str| std::env::var(k).ok();
     let stripe = StripeConfig::from_lookup(&env)?;
@@ -20,6 +22,10 @@ async fn billing_setup(aws: &aws_config::SdkConfig) -> Result<BillingSetup, Setu
         ses: aws_sdk_sesv2::Client::new(aws),
         sender: required(&env, "ALERT_SENDER")?,
         worker: WorkerSettings::from_lookup(&env)?,
+        events: aws_sdk_eventbridge::Client::new(aws),
+        collections: env("EVENT_BUS_NAME")
+            .map(|_| CollectionSettings::from_lookup(&env))
+            .transpose()?,
     })
 }
 
