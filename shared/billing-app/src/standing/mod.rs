@@ -27,8 +27,10 @@ use crate::notify::NotifyError;
 use crate::store::StoreError;
 
 pub mod collect;
+mod follow_up;
 
-pub use collect::{Attempt, Collect, Collections, PaymentFollowUp};
+pub use collect::{Attempt, Collections};
+pub use follow_up::{Collect, PaymentFollowUp};
 
 /// An account's standing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
