@@ -43,7 +43,8 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let aws = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    // The functions' own AWS setup (outside Lambda: the SDK's defaults, an operator's profile).
+    let aws = billing_aws::sdk_config(|k| std::env::var(k).ok()).await;
     let ctx = Context {
         client: aws_sdk_dynamodb::Client::new(&aws),
         table,
