@@ -67,15 +67,8 @@ impl WorkerSettings {
 mod tests {
     use super::*;
     use billing_stripe::Secret;
-    use std::collections::HashMap;
 
-    fn lookup(vars: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
-        let map: HashMap<String, String> = vars
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-        move |k| map.get(k).cloned()
-    }
+    use billing_app::config::lookup_in as lookup;
 
     const DEPLOYED: &[(&str, &str)] = &[
         ("TABLE_NAME", "billing"),

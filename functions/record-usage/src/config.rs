@@ -60,20 +60,18 @@ impl Config {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::collections::HashMap;
 
+    use billing_app::config::lookup_in;
+
+    /// `vars` over the settings every test needs.
     fn lookup(vars: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
-        let required = [
+        let mut all = vec![
             ("ALERT_SENDER", "billing@example.com"),
             ("BILLING_PAGE_URL", "https://console.example.com/billing"),
             ("EVENT_BUS_NAME", "platform"),
         ];
-        let map: HashMap<String, String> = required
-            .iter()
-            .chain(vars)
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-        move |k| map.get(k).cloned()
+        all.extend_from_slice(vars);
+        lookup_in(&all)
     }
 
     #[test]

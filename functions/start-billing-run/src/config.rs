@@ -39,13 +39,7 @@ impl Config {
 mod tests {
     use super::*;
 
-    fn lookup(vars: &'static [(&'static str, &'static str)]) -> impl Fn(&str) -> Option<String> {
-        move |k| {
-            vars.iter()
-                .find(|(n, _)| *n == k)
-                .map(|(_, v)| (*v).to_owned())
-        }
-    }
+    use billing_app::config::lookup_in as lookup;
 
     #[test]
     fn the_table_and_the_queue_are_required_and_holidays_are_read() {

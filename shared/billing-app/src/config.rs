@@ -43,3 +43,17 @@ pub fn holidays(get: &impl Fn(&str) -> Option<String>) -> Result<Holidays, Confi
         problem: format!("is not a comma-separated list of YYYY-MM-DD dates: {e}"),
     })
 }
+/// A lookup over fixed pairs (tests, tools): the value of the last pair named `k`, as a later
+/// setting overrides an earlier one.
+pub fn lookup_in(vars: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+    let vars: Vec<(String, String)> = vars
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect();
+    move |k| {
+        vars.iter()
+            .rev()
+            .find(|(name, _)| name == k)
+            .map(|(_, v)| v.clone())
+    }
+}

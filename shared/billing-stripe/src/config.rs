@@ -128,13 +128,7 @@ impl StripeConfig {
 mod tests {
     use super::*;
 
-    fn lookup(vars: &'static [(&'static str, &'static str)]) -> impl Fn(&str) -> Option<String> {
-        move |k| {
-            vars.iter()
-                .find(|(n, _)| *n == k)
-                .map(|(_, v)| (*v).to_owned())
-        }
-    }
+    use billing_app::config::lookup_in as lookup;
 
     #[test]
     fn the_key_is_named_in_ssm_or_given_locally_and_the_rate_is_shared_by_the_processes() {
