@@ -59,7 +59,11 @@ impl SpendLimit {
             return Err(SpendLimitError::TooPrecise {
                 amount,
                 currency: currency.code(),
-                unit: if digits == 0 { "unit" } else { "cent" },
+                unit: match digits {
+                    0 => "unit",
+                    2 => "cent",
+                    _ => "minor unit",
+                },
                 digits,
             });
         }

@@ -10,6 +10,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 use rust_decimal::Decimal;
 use serde_json::json;
 
+use billing_app::access::{check_access, AccessError};
 use billing_app::alerts::{AlertSettings, AlertStore};
 use billing_app::clock::{Clock, FixedClock};
 use billing_app::credits::{CreditStore, GrantError, NewGrant, Revocation};

@@ -80,6 +80,9 @@ pub struct ObservedAccount {
     pub figures: Vec<(Month, MonthEstimate)>,
     /// When each invoice record was written (the clock of the worker run that wrote it).
     pub recorded_at: BTreeMap<Month, DateTime<Utc>>,
+    /// The platform's standing check at the end: its month to date (`None`: no record of the
+    /// account).
+    pub standing_mtd: Option<Decimal>,
 }
 
 /// What the system and the processor look like at the end.

@@ -24,6 +24,8 @@ impl AccessStore for MemoryStore {
                 || st.spend_limits.contains_key(account)
                 || st.grants.keys().any(|(a, _)| a == account)
                 || st.sessions.keys().any(|(a, _)| a == account)
+                || st.standing.contains_key(account)
+                || st.collections.keys().any(|(a, _)| a == account)
         };
         if !known {
             return Ok(None);

@@ -232,6 +232,13 @@ impl Sim<'_> {
                     .filter(|((a, _), _)| *a == plan.id)
                     .map(|((_, m), at)| (*m, *at))
                     .collect(),
+                standing_mtd: match check_access(&self.store.inner, c, &id, Decimal::ZERO, now)
+                    .await
+                {
+                    Ok(answer) => Some(answer.month_to_date),
+                    Err(AccessError::UnknownAccount(_)) => None,
+                    Err(e) => panic!("the standing check of {id}: {e}"),
+                },
             });
         }
         let charges = charges_all
